@@ -1,0 +1,1 @@
+"""review: a human-in-the-loop review queue for AI model outputs."""

@@ -1,0 +1,97 @@
+"""Ingest, poll and the decisions feed."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+
+from review.api import bp
+from review.api.body import json_object
+from review.auth import current_key, require_key
+from review.db import get_session
+from review.errors import ApiError
+from review.events import item_history
+from review.ingest import submit_batch, submit_item
+from review.items import get_item_for_key, item_to_dict, list_decisions
+from review.membership import reviewable_item
+from review.metrics import observe_ingest
+from review.ratelimit import enforce
+from review.review_view import history_for
+from review.schemas import BATCH_IN, validation_errors
+
+
+def _owner() -> str | None:
+    """Whose items the caller may see: its own, or all for an admin key."""
+    key = current_key()
+    return None if key.scope == "admin" else key.name
+
+
+def _limit_ingest(cost_window: int = 60) -> None:
+    key = current_key()
+    enforce(f"ingest:{key.id}", current_app.config["INGEST_RATE_LIMIT"], cost_window)
+
+
+@bp.post("/items")
+@require_key("submit")
+def create_item():
+    _limit_ingest()
+    with observe_ingest("item") as observed:
+        result = submit_item(get_session(), json_object(), current_key().name)
+        observed.item(result.item.queue.slug, result.item.route_path, result.created)
+    return jsonify(item_to_dict(result.item)), 201 if result.created else 200
+
+
+@bp.post("/items/batch")
+@require_key("submit")
+def create_items_batch():
+    _limit_ingest()
+    body = json_object()
+    problems = validation_errors(BATCH_IN, body)
+    if problems:
+        raise ApiError(422, "validation_failed", "The batch is invalid.", problems)
+    with observe_ingest("batch") as observed:
+        results = submit_batch(get_session(), body["items"], current_key().name)
+        observed.batch(body["items"], results)
+    summary = {kind: sum(r["result"] == kind for r in results)
+               for kind in ("created", "replayed", "error")}
+    return jsonify({"results": results, "summary": summary}), 200
+
+
+@bp.get("/items/<item_id>")
+@require_key("submit", "review")
+def get_item(item_id: str):
+    key = current_key()
+    if key.scope == "review":  # a reviewer: items of the queues they are a member of
+        item = reviewable_item(get_session(), key.user, item_id) if key.user else None
+        if item is None:
+            raise ApiError(404, "not_found", f"No item {item_id!r}.")
+        body = item_to_dict(item)
+        if request.args.get("history") in ("1", "true"):
+            body["history"] = history_for(get_session(), item, key.user)
+        return jsonify(body)
+    item = get_item_for_key(get_session(), item_id, _owner())
+    body = item_to_dict(item)
+    if request.args.get("history") in ("1", "true"):
+        body["history"] = item_history(get_session(), item.id)
+    return jsonify(body)
+
+
+@bp.get("/items/<item_id>/events")
+@require_key("submit")
+def get_item_events(item_id: str):
+    item = get_item_for_key(get_session(), item_id, _owner())
+    return jsonify({"item_id": item.id, "events": item_history(get_session(), item.id)})
+
+
+@bp.get("/decisions")
+@require_key("submit")
+def decisions_feed():
+    try:
+        limit = int(request.args.get("limit", 100))
+    except ValueError as exc:
+        raise ApiError(400, "bad_limit", "limit must be an integer in [1, 1000].") from exc
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, "bad_limit", "limit must be an integer in [1, 1000].")
+    page = list_decisions(get_session(), queue_slug=request.args.get("queue") or None,
+                          after=request.args.get("after") or None, limit=limit,
+                          owner=_owner())
+    return jsonify(page)

@@ -1,0 +1,113 @@
+"""Supervisor reports over the API (admin keys): dashboard, SLA, reviewers, quality."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify, request, stream_with_context
+
+from review.alerts import visible_alerts
+from review.api import bp
+from review.api.openapi import PATHS, json_content, operation, query_param
+from review.auth import require_key
+from review.backlog import queue_health
+from review.clock import isoformat, utcnow
+from review.db import get_session
+from review.errors import ApiError
+from review.quality import quality_report
+from review.reports import parse_range, sla_csv, sla_report_json
+from review.supervision import supervised_queue, supervised_queues
+from review.workload import reviewer_report
+
+
+def _queue():  # noqa: ANN202 - a Queue
+    slug = request.args.get("queue")
+    if not slug:
+        raise ApiError(400, "missing_queue", "Give the queue as ?queue=SLUG.")
+    return supervised_queue(get_session(), None, slug)
+
+
+def _range():  # noqa: ANN202 - a DateRange
+    raw_from, raw_to = request.args.get("from"), request.args.get("to")
+    if "" in (raw_from, raw_to):
+        # The web form sends empty fields for "default"; an API client means a date.
+        raise ApiError(400, "bad_date", "from and to must be dates as YYYY-MM-DD.")
+    return parse_range(raw_from, raw_to)
+
+
+@bp.get("/reports/dashboard")
+@require_key("admin")
+def report_dashboard():
+    session = get_session()
+    queues = supervised_queues(session, None)
+    now = utcnow()
+    health = queue_health(session, queues, now, float(current_app.config["AT_RISK_RATIO"]))
+    return jsonify({"as_of": isoformat(now), "queues": [h.to_dict() for h in health],
+                    "alerts": visible_alerts(session, [q.id for q in queues])})
+
+
+@bp.get("/reports/sla")
+@require_key("admin")
+def report_sla():
+    queue, span = _queue(), _range()
+    fmt = request.args.get("format", "json")
+    if fmt == "csv":
+        lines = sla_csv(get_session(), queue, span, request.args.get("table", "breaches"))
+        return Response(stream_with_context(lines), mimetype="text/csv")
+    if fmt != "json":
+        raise ApiError(400, "bad_format", "format must be json or csv.")
+    return jsonify(sla_report_json(get_session(), queue, span))
+
+
+@bp.get("/reports/reviewers")
+@require_key("admin")
+def report_reviewers():
+    session = get_session()
+    slug = request.args.get("queue")
+    queues = [supervised_queue(session, None, slug)] if slug else supervised_queues(session, None)
+    return jsonify(reviewer_report(session, queues, _range()))
+
+
+@bp.get("/reports/quality")
+@require_key("admin")
+def report_quality():
+    return jsonify(quality_report(get_session(), _queue(), _range(),
+                                  request.args.get("version") or None))
+
+
+_RANGE = [query_param("from", {"type": "string", "format": "date"}, "First day (UTC), "
+                      "default six days before `to`."),
+          query_param("to", {"type": "string", "format": "date"}, "Last day (UTC), "
+                      "inclusive; default today.")]
+_QUEUE = query_param("queue", {"type": "string"}, "The queue's slug (required).")
+_OBJECT = {"type": "object"}
+_REPORT_ERRORS = (400, 401, 403, 404, 429)
+
+PATHS.update({
+    "/api/v1/reports/dashboard": {"get": operation(
+        "Queue health: backlog, SLA exposure, flow per hour, alerts", scope="admin",
+        ok={"200": {"description": "Per-queue health", **json_content(_OBJECT)}},
+        errs=_REPORT_ERRORS)},
+    "/api/v1/reports/sla": {"get": operation(
+        "SLA report of a queue: decided, time-to-decision percentiles, breaches",
+        scope="admin",
+        params=[_QUEUE, *_RANGE,
+                query_param("format", {"enum": ["json", "csv"]}),
+                query_param("table", {"enum": ["breaches", "days"]}, "CSV only.")],
+        ok={"200": {"description": "The report", **json_content(_OBJECT),
+                    }},
+        errs=_REPORT_ERRORS)},
+    "/api/v1/reports/reviewers": {"get": operation(
+        "Verdicts per reviewer per day, median handling time, current claims",
+        scope="admin", params=[query_param("queue", {"type": "string"}, "Default: all."),
+                               *_RANGE],
+        ok={"200": {"description": "The report", **json_content(_OBJECT)}},
+        errs=_REPORT_ERRORS)},
+    "/api/v1/reports/quality": {"get": operation(
+        "Calibration, check agreement and rejection reasons per model/prompt version",
+        scope="admin",
+        params=[_QUEUE, *_RANGE, query_param("version", {"type": "string"},
+                                             "model|version|prompt key of one row.")],
+        ok={"200": {"description": "The report", **json_content(_OBJECT)}},
+        errs=_REPORT_ERRORS)},
+})
+PATHS["/api/v1/reports/sla"]["get"]["responses"]["200"]["content"]["text/csv"] = {
+    "schema": {"type": "string"}}

@@ -1,0 +1,155 @@
+"""Queue policies: defaults, validation, apply from a file, export, history."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from review.clock import utcnow
+from review.models import PolicyChange, Queue
+from review.routing import Policy
+
+POLICY_FIELDS: dict[str, Any] = {
+    "name": None,
+    "auto_approve_at": 0.9,
+    "review_below": 0.6,
+    "audit_rate": 0.05,
+    "sla_seconds": 3600,
+    "output_schema": None,
+    "blocked_phrases": [],
+    "max_output_chars": None,
+    "checker": None,
+    "webhook_url": None,
+    "reject_reasons": ["incorrect", "unsupported by sources", "policy violation",
+                       "formatting", "other"],
+    "required_reviews": 1,
+    "lease_seconds": None,
+    "backlog_cap": None,
+}
+
+
+class PolicyError(ValueError):
+    """A queue policy that cannot be applied; the message names the field."""
+
+
+def policy_for(queue: Queue) -> Policy:
+    return Policy(
+        auto_approve_at=queue.auto_approve_at,
+        review_below=queue.review_below,
+        audit_rate=queue.audit_rate,
+        output_schema=queue.output_schema,
+        blocked_phrases=list(queue.blocked_phrases or []),
+        max_output_chars=queue.max_output_chars,
+        has_checker=bool(queue.checker),
+    )
+
+
+def validate_policy(slug: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Return the normalised policy or raise PolicyError."""
+    unknown = set(spec) - set(POLICY_FIELDS) - {"slug", "members"}
+    if unknown:
+        raise PolicyError(f"queue {slug}: unknown fields {sorted(unknown)}")
+    policy = {k: spec.get(k, default) for k, default in POLICY_FIELDS.items()}
+    if "sla_seconds" not in spec:
+        policy["sla_seconds"] = _default_sla_seconds()
+    policy["name"] = policy["name"] or slug
+    for field in ("auto_approve_at", "review_below", "audit_rate"):
+        value = policy[field]
+        if not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise PolicyError(f"queue {slug}: {field} must be a number in [0, 1]")
+        policy[field] = float(value)
+    if policy["review_below"] > policy["auto_approve_at"]:
+        raise PolicyError(f"queue {slug}: review_below must not exceed auto_approve_at")
+    for field in ("sla_seconds", "required_reviews"):
+        if not isinstance(policy[field], int) or policy[field] < 1:
+            raise PolicyError(f"queue {slug}: {field} must be a positive integer")
+    for field in ("max_output_chars", "lease_seconds", "backlog_cap"):
+        if policy[field] is not None and (not isinstance(policy[field], int)
+                                          or policy[field] < 1):
+            raise PolicyError(f"queue {slug}: {field} must be a positive integer")
+    if policy["output_schema"] is not None:
+        try:
+            Draft202012Validator.check_schema(policy["output_schema"])
+        except SchemaError as exc:
+            raise PolicyError(f"queue {slug}: output_schema is invalid: {exc.message}") from exc
+    if policy["checker"] is not None and (not isinstance(policy["checker"], dict)
+                                          or "type" not in policy["checker"]):
+        raise PolicyError(f"queue {slug}: checker must be a table with a 'type'")
+    for field in ("blocked_phrases", "reject_reasons"):
+        if not isinstance(policy[field], list) or not all(isinstance(x, str)
+                                                          for x in policy[field]):
+            raise PolicyError(f"queue {slug}: {field} must be a list of strings")
+    return policy
+
+
+def _default_sla_seconds() -> int:
+    """DEFAULT_SLA_SECONDS of the running app (3600 outside one)."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return int(current_app.config.get("DEFAULT_SLA_SECONDS") or 3600)
+    return int(POLICY_FIELDS["sla_seconds"])
+
+
+def load_policy_file(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Read `{slug: policy}` from TOML (`[queues.<slug>]`) or YAML (`queues: {slug: ...}`)."""
+    path = Path(path)
+    text = path.read_text()
+    is_toml = path.suffix == ".toml"
+    try:
+        data = tomllib.loads(text) if is_toml else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise PolicyError(f"{path}: not valid {'TOML' if is_toml else 'YAML'}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("queues"), dict):
+        raise PolicyError(f"{path}: expected a top-level 'queues' table")
+    return {slug: validate_policy(slug, spec or {}) for slug, spec in data["queues"].items()}
+
+
+def policy_of(queue: Queue) -> dict[str, Any]:
+    return {field: getattr(queue, field) for field in POLICY_FIELDS}
+
+
+def diff_policy(queue: Queue | None, policy: dict[str, Any]) -> dict[str, list[Any]]:
+    """{field: [old, new]} for every field that would change."""
+    current = policy_of(queue) if queue else {}
+    return {
+        field: [current.get(field), value]
+        for field, value in policy.items()
+        if queue is None or _canon(current.get(field)) != _canon(value)
+    }
+
+
+def apply_policy(session: Session, slug: str, policy: dict[str, Any], actor: str) -> dict:
+    """Create or update one queue; record the change; return the diff (empty: no-op)."""
+    queue = session.scalar(select(Queue).where(Queue.slug == slug))
+    changes = diff_policy(queue, policy)
+    if not changes:
+        return {}
+    if queue is None:
+        queue = Queue(slug=slug)
+        session.add(queue)
+    for field, (_old, new) in changes.items():
+        setattr(queue, field, new)
+    queue.updated_at = utcnow()
+    session.flush()
+    session.add(PolicyChange(queue_id=queue.id, changed_by=actor, changed_at=utcnow(),
+                             changes=changes))
+    return changes
+
+
+def export_policies(session: Session) -> dict[str, dict[str, Any]]:
+    queues = session.scalars(select(Queue).order_by(Queue.slug))
+    return {q.slug: {k: v for k, v in policy_of(q).items() if v is not None}
+            for q in queues}
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)

@@ -1,0 +1,38 @@
+"""`GET /healthz` for load balancers and process supervisors.
+
+503 only when the database is unreachable: without Redis the service still
+takes items (jobs are swept later), so Redis down is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from review.db import get_engine
+from review.jobs import get_redis
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    checks = {"database": "ok", "redis": "ok"}
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        checks["database"] = "down"
+    try:
+        get_redis().ping()
+    except (RedisError, OSError):
+        checks["redis"] = "down"
+    healthy = checks["database"] == "ok"
+    status = "ok" if all(v == "ok" for v in checks.values()) else (
+        "degraded" if healthy else "down")
+    response = jsonify({"status": status, **checks})
+    response.status_code = 200 if healthy else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

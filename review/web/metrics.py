@@ -1,0 +1,26 @@
+"""/metrics for Prometheus; open unless METRICS_TOKEN is set (then a bearer token)."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, current_app, request
+
+from review.db import get_session
+from review.errors import ApiError
+from review.metrics import CONTENT_TYPE, render_metrics
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics():
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(sent, token):
+            raise ApiError(401, "unauthorized", "Send the metrics token as a bearer token.",
+                           headers={"WWW-Authenticate": "Bearer"})
+    body = render_metrics(get_session())
+    get_session().rollback()  # read-only: end the transaction before the response
+    return Response(body, content_type=CONTENT_TYPE)

@@ -1,0 +1,242 @@
+"""The reviewer's pages: a queue, "Next item", the review page and its actions,
+plus the supervisor's item tools (assign, bulk release, bulk reassign) and
+queue membership.
+
+Every route loads its queue or item through review/membership.py, so a user
+who is not a member of the queue gets 404/403 whatever URL they type. After a
+decision, skip or escalation the next item is claimed at once: the reviewer
+stays on the keyboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from review.assign import (
+    assign,
+    bulk_reassign,
+    bulk_release,
+    claim_next,
+    escalate,
+    extend_lease,
+    release,
+)
+from review.clock import isoformat
+from review.db import get_session
+from review.errors import ApiError
+from review.membership import (
+    parse_tags,
+    remove_member,
+    reviewable_item,
+    reviewable_queue,
+    set_member,
+    supervised_queue,
+)
+from review.models import Queue, User
+from review.review_view import manage_page, queue_summary, review_page
+from review.reviewing import Verdict, decide_as_reviewer, parse_edited_output
+
+bp = Blueprint("queue", __name__)
+
+T = TypeVar("T")
+DONE = {"approve": "Approved", "reject": "Rejected", "edit": "Edited and approved"}
+
+
+def _or_abort(func: Callable[..., T], *args: Any) -> T:
+    """Run a lookup; its 403/404 becomes the HTML error page."""
+    try:
+        return func(*args)
+    except ApiError as exc:
+        abort(exc.status)
+
+
+def _me() -> User:
+    return current_user.user
+
+
+def _next_item(queue: Queue, exclude: tuple[str, ...] = ()) -> Response:
+    """Claim the next item and show it, or go back to the queue page when it is empty."""
+    claim = claim_next(get_session(), _me(), queue, exclude=exclude)
+    if claim is None:
+        flash("Nothing waiting for you in this queue.", "info")
+        return redirect(url_for("queue.queue_page", slug=queue.slug))
+    return redirect(url_for("queue.item_page", item_id=claim.item.id))
+
+
+@bp.get("/queues/<slug>")
+@login_required
+def queue_page(slug: str):
+    queue = _or_abort(reviewable_queue, get_session(), _me(), slug)
+    return render_template("queue/queue.html", summary=queue_summary(get_session(), _me(), queue))
+
+
+@bp.post("/queues/<slug>/next")
+@login_required
+def next_item(slug: str):
+    return _next_item(_or_abort(reviewable_queue, get_session(), _me(), slug))
+
+
+@bp.get("/items/<item_id>")
+@login_required
+def item_page(item_id: str):
+    item = _or_abort(reviewable_item, get_session(), _me(), item_id)
+    return render_template("queue/item.html", **review_page(get_session(), _me(), item))
+
+
+def _verdict_from_form(item_id: str) -> Verdict:
+    form = request.form
+    outcome = form.get("outcome", "")
+    output = None
+    if outcome == "edit":
+        item = reviewable_item(get_session(), _me(), item_id)
+        output = parse_edited_output(item.output, form.get("output", ""))
+    return Verdict(outcome, form.get("reason"), form.get("note"), output)
+
+
+@bp.post("/items/<item_id>/decide")
+@login_required
+def decide(item_id: str):
+    session = get_session()
+    item = _or_abort(reviewable_item, session, _me(), item_id)
+    queue = item.queue
+    try:
+        result = decide_as_reviewer(session, item_id, _me(), request.form.get("lease_token"),
+                                    _verdict_from_form(item_id))
+    except ApiError as exc:
+        flash(exc.message, "error")
+        if exc.status == 409:  # the item is gone from this reviewer: carry on with the queue
+            return redirect(url_for("queue.queue_page", slug=queue.slug))
+        return redirect(url_for("queue.item_page", item_id=item_id))
+    if result.escalated:
+        flash(f"Reviewers disagreed on {item_id}: escalated to a supervisor.", "info")
+    elif not result.final:
+        flash(f"Review {result.reviews} of {result.required} recorded for {item_id}.", "info")
+    else:
+        flash(f"{DONE[result.item.decision_outcome]} {item_id}.", "info")
+    return _next_item(queue)
+
+
+def _lease_action(item_id: str, action: Callable[..., Any], message: str, *args: Any) -> Response:
+    session = get_session()
+    item = _or_abort(reviewable_item, session, _me(), item_id)
+    queue = item.queue
+    try:
+        action(session, _me(), item, request.form.get("lease_token", ""), *args)
+    except ApiError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("queue.queue_page", slug=queue.slug))
+    flash(message.format(item_id=item_id), "info")
+    return _next_item(queue, exclude=(item_id,))
+
+
+@bp.post("/items/<item_id>/release")
+@login_required
+def release_item(item_id: str):
+    return _lease_action(item_id, release, "Skipped {item_id}: it is back in the queue.")
+
+
+@bp.post("/items/<item_id>/escalate")
+@login_required
+def escalate_item(item_id: str):
+    note = (request.form.get("note") or "").strip()[:5000] or None
+    return _lease_action(item_id, escalate, "Escalated {item_id} to a supervisor.", note)
+
+
+@bp.post("/items/<item_id>/lease")
+@login_required
+def heartbeat(item_id: str):
+    """The review page's heartbeat (JSON, CSRF token in the X-CSRFToken header)."""
+    session = get_session()
+    item = reviewable_item(session, _me(), item_id)
+    token = request.form.get("lease_token") or (request.get_json(silent=True) or {}).get(
+        "lease_token", "")
+    expires = extend_lease(session, _me(), item, str(token))
+    return jsonify({"item_id": item.id, "lease_expires_at": isoformat(expires)})
+
+
+# --- Supervisor tools ------------------------------------------------------------
+
+
+def _supervised(slug: str) -> Queue:
+    return _or_abort(supervised_queue, get_session(), _me(), slug)
+
+
+@bp.get("/queues/<slug>/manage")
+@login_required
+def manage(slug: str):
+    queue = _supervised(slug)
+    return render_template("queue/manage.html", **manage_page(get_session(), queue))
+
+
+def _user_named(name: str) -> User | None:
+    if not name:
+        return None
+    user = get_session().scalar(select(User).where(User.name == name))
+    if user is None:
+        abort(400)
+    return user
+
+
+@bp.post("/queues/<slug>/manage/items")
+@login_required
+def manage_items(slug: str):
+    queue = _supervised(slug)
+    session = get_session()
+    ids = request.form.getlist("item")
+    action = request.form.get("action")
+    try:
+        if action == "release":
+            done = bulk_release(session, _me(), queue, ids)
+            flash(f"Released {len(done)} of {len(ids)} selected items.", "info")
+        elif action == "reassign":
+            reviewer = _user_named(request.form.get("reviewer", ""))
+            done = bulk_reassign(session, _me(), queue, ids, reviewer)
+            who = reviewer.name if reviewer else "nobody"
+            flash(f"Assigned {len(done)} of {len(ids)} selected items to {who}.", "info")
+        else:
+            abort(400)
+    except ApiError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("queue.manage", slug=slug))
+
+
+@bp.post("/items/<item_id>/assign")
+@login_required
+def assign_item(item_id: str):
+    session = get_session()
+    item = _or_abort(reviewable_item, session, _me(), item_id)
+    _supervised(item.queue.slug)
+    try:
+        assign(session, _me(), item, _user_named(request.form.get("reviewer", "")))
+        flash(f"Assignment of {item_id} saved.", "info")
+    except ApiError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("queue.item_page", item_id=item_id))
+
+
+@bp.post("/queues/<slug>/manage/members")
+@login_required
+def add_member(slug: str):
+    queue = _supervised(slug)
+    name = (request.form.get("name") or "").strip()
+    try:
+        set_member(get_session(), _me(), queue, name, parse_tags(request.form.get("tags", "")))
+        flash(f"{name} is a member of {queue.slug}.", "info")
+    except ApiError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("queue.manage", slug=slug))
+
+
+@bp.post("/queues/<slug>/manage/members/<int:user_id>/remove")
+@login_required
+def drop_member(slug: str, user_id: int):
+    queue = _supervised(slug)
+    if remove_member(get_session(), _me(), queue, user_id):
+        flash("Member removed; items they held are back in the queue.", "info")
+    return redirect(url_for("queue.manage", slug=slug))

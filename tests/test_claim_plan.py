@@ -1,0 +1,44 @@
+"""The claim query reads the partial index ix_items_claimable (PostgreSQL only).
+
+A plan check, not a timing: with many decided rows and a pending backlog, the
+query claim_next runs must be an index scan on ix_items_claimable, never a
+sequential scan of items (bench/run.py measures the speed).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from review.assign import _claimable, _order
+from review.ingest import submit_batch
+from review.models import Item
+
+
+def test_claim_query_is_an_index_scan_on_ix_items_claimable(app, db, make_queue, make_user):
+    if db.bind.dialect.name != "postgresql":
+        pytest.skip("EXPLAIN plans are PostgreSQL's; SQLite has no SKIP LOCKED path")
+    queue = make_queue("support")
+    ana = make_user("ana", queues=("support",))
+    submit_batch(db, [{"queue": "support", "output": f"answer {i}", "confidence": 0.1}
+                      for i in range(2)], "upstream")
+    db.commit()
+    template = db.scalar(select(Item.id).where(Item.queue_id == queue.id))
+    cols = ", ".join(c.name for c in Item.__table__.columns if c.name not in ("id", "status"))
+    # A realistic shape: most rows decided, a backlog pending, both well past
+    # the size where a sequential scan would be cheaper.
+    for status, n in (("approved", 20_000), ("pending", 5_000)):
+        db.execute(text(
+            f"INSERT INTO items (id, status, {cols}) SELECT md5(:s || g::text), :s, {cols}"
+            f" FROM items, generate_series(1, :n) g WHERE id = :t"),
+            {"s": status, "n": n, "t": template})
+    db.commit()
+    db.execute(text("ANALYZE items"))
+    user = db.merge(ana)
+    query = (select(Item.id).where(*_claimable(db, Item, user, queue, ()))
+             .order_by(*_order(Item)).limit(1).with_for_update(skip_locked=True))
+    sql = str(query.compile(dialect=db.bind.dialect, compile_kwargs={"literal_binds": True}))
+    plan = "\n".join(db.execute(text("EXPLAIN " + sql)).scalars())
+    db.rollback()
+    assert "ix_items_claimable" in plan, plan
+    assert "Index" in plan and "Seq Scan on items" not in plan, plan

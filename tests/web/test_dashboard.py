@@ -1,0 +1,112 @@
+"""Supervisor pages over HTTP: who may see what, the pages render the report figures,
+the exports download, and the charts are CSP-safe SVG."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+
+from review.clock import utcnow
+from review.models import Queue, User
+from tests.report_data import generate_week, login
+
+
+@pytest.fixture
+def week(app, make_queue, make_user, db):
+    make_queue("alpha", sla_seconds=3600)
+    make_queue("beta", sla_seconds=5400)
+    make_user("rita", "reviewer", queues=("alpha",))
+    queues = list(db.query(Queue).order_by(Queue.slug))
+    reviewers = list(db.query(User).order_by(User.name))
+    return generate_week(db, queues, reviewers, utcnow(), per_queue=120)
+
+
+PAGES = ("/supervise/", "/supervise/sla", "/supervise/reviewers", "/supervise/quality")
+
+
+def test_anonymous_is_sent_to_login_and_reviewers_are_refused(week, client):
+    for page in PAGES:
+        resp = client.get(page)
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    login(client, "rita")
+    for page in PAGES:
+        assert client.get(page).status_code == 403
+
+
+def test_a_supervisor_sees_only_their_queues(week, client, make_user):
+    make_user("ann", "supervisor", queues=("alpha",))
+    login(client, "ann")
+    body = client.get("/supervise/?format=json").get_json()
+    assert [q["queue"] for q in body["queues"]] == ["alpha"]
+    assert client.get("/supervise/sla?queue=beta").status_code == 404
+    assert client.get("/supervise/quality?queue=beta&format=json").status_code == 404
+    assert client.get("/supervise/reviewers?queue=beta").status_code == 404
+    assert client.get("/supervise/sla?queue=alpha").status_code == 200
+    reviewers = client.get("/supervise/reviewers?format=json").get_json()
+    assert reviewers["queues"] == ["alpha"]
+
+
+def test_an_admin_sees_every_queue_and_the_nav_link(week, client, make_user):
+    make_user("root", "admin")
+    login(client, "root")
+    home = client.get("/").get_data(as_text=True)
+    assert 'id="nav-dashboard"' in home
+    page = client.get("/supervise/").get_data(as_text=True)
+    assert re.findall(r'class="card queue-health" data-queue="(\w+)"', page) == ["alpha", "beta"]
+
+
+def test_dashboard_page_shows_the_figures_and_csp_safe_charts(week, client, make_user):
+    make_user("boss", "supervisor", queues=("alpha", "beta"))
+    login(client, "boss")
+    resp = client.get("/supervise/")
+    html = resp.get_data(as_text=True)
+    assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+    data = client.get("/supervise/?format=json").get_json()
+    alpha = data["queues"][0]
+    card = html.split('data-queue="alpha"', 1)[1].split("</section>", 1)[0]
+    assert f'data-figure="pending">{alpha["pending"]}<' in card
+    assert f'data-figure="breached">{alpha["breached"]}<' in card
+    assert card.count("<svg") == 2 and "style=" not in card and "<script" not in html
+    bars = re.findall(r'class="bar-inflow" data-value="(\d+)"', card)
+    assert [int(b) for b in bars] == [h["inflow"] for h in alpha["hours"]]
+
+
+def test_sla_page_and_exports(week, client, make_user):
+    make_user("boss", "supervisor", queues=("alpha", "beta"))
+    login(client, "boss")
+    today = week.now.date()
+    span = f"from={today - timedelta(days=7)}&to={today}"
+    report = client.get(f"/supervise/sla?queue=beta&{span}&format=json").get_json()
+    assert report["queue"] == "beta" and report["breached"] == len(report["breaches"]) > 0
+    html = client.get(f"/supervise/sla?queue=beta&{span}").get_data(as_text=True)
+    assert f'data-figure="breached">{report["breached"]}<' in html
+    assert f'data-figure="decided">{report["decided"]}<' in html
+    resp = client.get(f"/supervise/sla?queue=beta&{span}&format=csv")
+    assert resp.mimetype == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    assert [r["item_id"] for r in rows] == [b["item_id"] for b in report["breaches"]]
+    days = client.get(f"/supervise/sla?queue=beta&{span}&format=csv&table=days")
+    assert len(list(csv.DictReader(io.StringIO(days.get_data(as_text=True))))) == 8
+    bad = client.get("/supervise/sla?queue=beta&from=2026-13-01")
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "bad_date"
+
+
+def test_quality_and_reviewer_pages_render(week, client, make_user):
+    make_user("boss", "supervisor", queues=("alpha", "beta"))
+    login(client, "boss")
+    report = client.get("/supervise/quality?queue=alpha&format=json").get_json()
+    html = client.get("/supervise/quality?queue=alpha").get_data(as_text=True)
+    for version in report["versions"]:
+        assert f'data-version="{version["key"]}"' in html
+    assert html.count('class="calibration-point"') == sum(
+        1 for b in report["calibration"] if b["approval_rate"] is not None)
+    key = report["versions"][-1]["key"]
+    narrowed = client.get(f"/supervise/quality?queue=alpha&version={key}")
+    assert narrowed.status_code == 200 and 'class="selected"' in narrowed.get_data(as_text=True)
+    reviewers = client.get("/supervise/reviewers").get_data(as_text=True)
+    assert 'data-reviewer="rita"' in reviewers
