@@ -53,6 +53,9 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(items_group)
     app.cli.add_command(data_group)
+    from review.cli_simulate import simulate_command
+
+    app.cli.add_command(simulate_command)
 
 
 @click.group("db", help="Database schema (Alembic migrations), backup and restore.")
