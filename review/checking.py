@@ -26,7 +26,7 @@ from review.decisions import record_decision
 from review.events import record_event
 from review.jobs import CHECKS, enqueue
 from review.models import Item
-from review.routing import CHECK_FAIL_PRIORITY_BOOST
+from review.routing import CHECK_FAIL_PRIORITY_BOOST, audit_sampled
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,11 @@ def apply_check_result(
         version=item.version + 1,
     )
     passed = result.verdict == "pass"
-    if not passed:
+    audited = passed and _audit_check_pass(item)
+    if audited:
+        passed = False
+        values.update(_to_human(item, result, audit=True), audit_sampled=True)
+    elif not passed:
         values.update(_to_human(item, result))
     won = session.execute(
         update(Item)
@@ -193,7 +197,8 @@ def apply_check_result(
     for key, value in values.items():
         set_committed_value(item, key, value)
     record_event(session, item.id, "checked", "checker", {
-        **result.to_dict(), "attempt": attempt, "next": "approve" if passed else "human"})
+        **result.to_dict(), "attempt": attempt, "next": "approve" if passed else "human",
+        "audit_sampled": audited})
     if passed:
         reason = f"check pass ({result.checker})"
         if result.reason:
@@ -205,8 +210,18 @@ def apply_check_result(
     return "approved" if passed else "pending"
 
 
-def _to_human(item: Item, result: CheckResult) -> dict[str, Any]:
+def _audit_check_pass(item: Item) -> bool:
+    """Adaptive queues audit check passes too: the breaker watches what the checker
+    approves as well as what the router does (review/breaker.py)."""
+    queue = item.queue
+    return queue.max_error_rate is not None and audit_sampled(f"check:{item.id}",
+                                                              queue.audit_rate)
+
+
+def _to_human(item: Item, result: CheckResult, audit: bool = False) -> dict[str, Any]:
     line = f"check {result.verdict} ({result.checker})"
+    if audit:
+        line = f"audit sample of a check pass at rate {item.queue.audit_rate:g}: {line}"
     if result.reason:
         line += f": {result.reason}"
     if len(line) > REASON_IN_ROUTE_CHARS:

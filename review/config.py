@@ -68,6 +68,11 @@ class Config:
     RETENTION_DAYS: int = 0  # 0 keeps payloads forever
     LOG_FORMAT: str = ""  # json or text; empty: json in PRODUCTION, text otherwise
     RETENTION_INTERVAL: int = 3600  # seconds between retention purges
+    LEARN_INTERVAL: int = 60  # seconds between adaptive-routing refreshes (review/learning.py)
+    LEARN_MIN_EVIDENCE: int = 30  # human decisions at/above a threshold before it can be used
+    LEARN_EVIDENCE_LIMIT: int = 5000  # most recent human decisions per version used as evidence
+    SHIFT_WINDOW: int = 500  # recent items compared with the 3x as many before them
+    SHIFT_PSI: float = 0.2  # population stability index that counts as a confidence shift
     TESTING: bool = False
     WTF_CSRF_ENABLED: bool = True
 

@@ -25,9 +25,9 @@ from review.db import after_commit
 from review.decisions import apply_auto_decision
 from review.errors import ApiError
 from review.events import record_event
+from review.learning import routing_policy
 from review.models import Item, Queue
 from review.netguard import UnsafeUrl, check_url
-from review.queues import policy_for
 from review.routing import route_item
 from review.schemas import ITEM_IN, validation_errors
 from review.webhooks import queue_decision_webhook
@@ -82,7 +82,8 @@ def load_queues(session: Session, slugs: set[str]) -> dict[str, Queue]:
     return {q.slug: q for q in rows}
 
 
-def build_item(payload: dict[str, Any], queue: Queue, submitter: str, digest: str) -> Item:
+def build_item(session: Session, payload: dict[str, Any], queue: Queue, submitter: str,
+               digest: str) -> Item:
     """A new routed item (not yet added to the session) and its audit events."""
     now = utcnow()
     model = payload.get("model") or {}
@@ -109,11 +110,12 @@ def build_item(payload: dict[str, Any], queue: Queue, submitter: str, digest: st
         version=1,
         check_attempts=0,
     )
-    route = route_item(policy_for(queue), item_id=item.id, output=item.output,
-                       confidence=item.confidence)
+    policy = routing_policy(session, queue, item.model_version, item.prompt_version)
+    route = route_item(policy, item_id=item.id, output=item.output, confidence=item.confidence)
     item.route_path = route.path
     item.route_reasons = route.reasons
     item.audit_sampled = route.audit_sampled
+    item.shadow_route = route.shadow_route
     item.status = route.status
     item.priority = min(100, item.priority + route.priority_boost)
     if route.path == "auto":
@@ -130,7 +132,7 @@ def _stage(session: Session, item: Item, actor: str) -> None:
     record_event(session, item.id, "ingested", actor, {"confidence": item.confidence})
     record_event(session, item.id, "routed", "router", {
         "path": item.route_path, "reasons": item.route_reasons,
-        "audit_sampled": item.audit_sampled})
+        "audit_sampled": item.audit_sampled, "shadow_route": item.shadow_route})
     if item.route_path == "auto":
         record_event(session, item.id, "decided", "router",
                      {"outcome": "approve", "kind": "router"})
@@ -172,7 +174,7 @@ def submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
         existing = _find_existing(session, submitter, queue.id, external_id)
         if existing is not None:
             return _replay(existing, digest)
-    item = build_item(payload, queue, submitter, digest)
+    item = build_item(session, payload, queue, submitter, digest)
     _stage(session, item, submitter)
     try:
         session.commit()
@@ -218,7 +220,7 @@ def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[
             except ApiError as exc:
                 results[index] = _error_result(index, exc)
             continue
-        item = build_item(payload, queue, submitter, digest)
+        item = build_item(session, payload, queue, submitter, digest)
         fresh[key if key[1] is not None else (queue.id, item.id)] = (index, item)
         new_items.append((index, item))
     for _index, item in new_items:

@@ -94,10 +94,46 @@ class Queue(Base):
     required_reviews: Mapped[int] = mapped_column(Integer, default=1)
     lease_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     backlog_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Adaptive routing (review/learning.py): the policy part ...
+    max_error_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    confidence_level: Mapped[float] = mapped_column(Float, default=0.95)
+    breaker_window: Mapped[int] = mapped_column(Integer, default=100)
+    rollout_hold_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # ... and the state the learner and supervisors change (not in policy files, so
+    # `queues apply` never resets it).
+    rollout_stage: Mapped[str] = mapped_column(String(8), default="100%")
+    stage_changed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    breaker_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    breaker_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    breaker_changed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    learned_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     members: Mapped[list[QueueMember]] = relationship(back_populates="queue")
+
+
+class LearnedThreshold(Base):
+    """The auto-approve threshold learned for one model and prompt version of a queue.
+
+    Versions are '' when the item named none, so the unique key holds.
+    """
+
+    __tablename__ = "learned_thresholds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
+    model_version: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(200))
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    evidence_count: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    upper_bound: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("queue_id", "model_version", "prompt_version",
+                                       name="uq_learned_thresholds_version"),)
 
 
 class QueueMember(Base):
@@ -134,6 +170,9 @@ class Item(Base):
     route_path: Mapped[str] = mapped_column(String(8))
     route_reasons: Mapped[list[Any]] = mapped_column(JsonType, default=list)
     audit_sampled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the router would have done for an item it sent to humans only because of
+    # shadow mode, the rollout share, an open breaker or a version without evidence.
+    shadow_route: Mapped[str | None] = mapped_column(String(8), nullable=True)
     input: Mapped[Any] = mapped_column(JsonType, nullable=True)
     output: Mapped[Any] = mapped_column(JsonType, nullable=True)
     context: Mapped[list[Any]] = mapped_column(JsonType, default=list)
@@ -222,6 +261,16 @@ class Item(Base):
             postgresql_include=["decided_by_kind", "created_at", "due_at"],
             postgresql_where=text("decided_at IS NOT NULL"),
             sqlite_where=text("decided_at IS NOT NULL"),
+        ),
+        # Learned thresholds read a version's recent human decisions (review/learning.py).
+        Index(
+            "ix_items_evidence",
+            "queue_id",
+            "model_version",
+            "prompt_version",
+            "decided_at",
+            postgresql_where=text("decided_by_kind = 'reviewer'"),
+            sqlite_where=text("decided_by_kind = 'reviewer'"),
         ),
         Index(
             "ix_items_checked",

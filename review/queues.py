@@ -13,8 +13,9 @@ from jsonschema.exceptions import SchemaError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from review.adaptive import live_share
 from review.clock import utcnow
-from review.models import PolicyChange, Queue
+from review.models import LearnedThreshold, PolicyChange, Queue
 from review.routing import Policy
 
 POLICY_FIELDS: dict[str, Any] = {
@@ -33,6 +34,13 @@ POLICY_FIELDS: dict[str, Any] = {
     "required_reviews": 1,
     "lease_seconds": None,
     "backlog_cap": None,
+    # Adaptive routing (review/learning.py): a target error rate instead of a hand-set
+    # auto_approve_at, the bound's confidence, the breaker's sliding window (audited
+    # items) and how long a rollout stage must hold before it advances (None: manual).
+    "max_error_rate": None,
+    "confidence_level": 0.95,
+    "breaker_window": 100,
+    "rollout_hold_seconds": 3600,
 }
 
 
@@ -40,15 +48,23 @@ class PolicyError(ValueError):
     """A queue policy that cannot be applied; the message names the field."""
 
 
-def policy_for(queue: Queue) -> Policy:
+def policy_for(queue: Queue, learned: LearnedThreshold | None = None) -> Policy:
+    """The router's view of a queue; adaptive queues pass the item version's `learned`
+    threshold (None: that version has none yet, so nothing auto-approves)."""
+    adaptive = queue.max_error_rate is not None
     return Policy(
-        auto_approve_at=queue.auto_approve_at,
+        auto_approve_at=(learned.threshold if learned else None) if adaptive
+        else queue.auto_approve_at,
         review_below=queue.review_below,
         audit_rate=queue.audit_rate,
         output_schema=queue.output_schema,
         blocked_phrases=list(queue.blocked_phrases or []),
         max_output_chars=queue.max_output_chars,
         has_checker=bool(queue.checker),
+        adaptive=adaptive,
+        live_share=live_share(queue.rollout_stage),
+        rollout_stage=queue.rollout_stage,
+        breaker_open=queue.breaker_open,
     )
 
 
@@ -68,10 +84,11 @@ def validate_policy(slug: str, spec: dict[str, Any]) -> dict[str, Any]:
         policy[field] = float(value)
     if policy["review_below"] > policy["auto_approve_at"]:
         raise PolicyError(f"queue {slug}: review_below must not exceed auto_approve_at")
-    for field in ("sla_seconds", "required_reviews"):
+    _validate_adaptive(slug, policy)
+    for field in ("sla_seconds", "required_reviews", "breaker_window"):
         if not isinstance(policy[field], int) or policy[field] < 1:
             raise PolicyError(f"queue {slug}: {field} must be a positive integer")
-    for field in ("max_output_chars", "lease_seconds", "backlog_cap"):
+    for field in ("max_output_chars", "lease_seconds", "backlog_cap", "rollout_hold_seconds"):
         if policy[field] is not None and (not isinstance(policy[field], int)
                                           or policy[field] < 1):
             raise PolicyError(f"queue {slug}: {field} must be a positive integer")
@@ -88,6 +105,17 @@ def validate_policy(slug: str, spec: dict[str, Any]) -> dict[str, Any]:
                                                           for x in policy[field]):
             raise PolicyError(f"queue {slug}: {field} must be a list of strings")
     return policy
+
+
+def _validate_adaptive(slug: str, policy: dict[str, Any]) -> None:
+    for field in ("max_error_rate", "confidence_level"):
+        value = policy[field]
+        if value is None and field == "max_error_rate":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            raise PolicyError(f"queue {slug}: {field} must be a number strictly between 0 "
+                              "and 1")
+        policy[field] = float(value)
 
 
 def _default_sla_seconds() -> int:
@@ -138,6 +166,12 @@ def apply_policy(session: Session, slug: str, policy: dict[str, Any], actor: str
         session.add(queue)
     for field, (_old, new) in changes.items():
         setattr(queue, field, new)
+    if "max_error_rate" in changes and changes["max_error_rate"][0] is None and (
+            policy["max_error_rate"] is not None):
+        # A queue that starts learning earns its trust: shadow first.
+        changes["rollout_stage"] = [queue.rollout_stage, "shadow"]
+        queue.rollout_stage = "shadow"
+        queue.stage_changed_at = utcnow()
     queue.updated_at = utcnow()
     session.flush()
     session.add(PolicyChange(queue_id=queue.id, changed_by=actor, changed_at=utcnow(),

@@ -1,6 +1,11 @@
 """The router: decide at ingest whether an item is auto-approved, checked or
 sent to a human. A pure function of the queue policy and the item, so it can
 be replayed and simulated.
+
+Adaptive queues (review/learning.py) hand in the threshold learned for the
+item's model and prompt version, the rollout share and the breaker; when any
+of them holds an item back, it goes to a human with `shadow_route` saying
+what the router would have done, which is itself evidence.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from review.adaptive import in_live_share
 from review.validation import validate_output
 
 # Validation failures and audit samples jump ahead of ordinary human work.
@@ -18,15 +24,23 @@ CHECK_FAIL_PRIORITY_BOOST = 15
 
 @dataclass(frozen=True)
 class Policy:
-    """The routing part of a queue's policy."""
+    """The routing part of a queue's policy.
 
-    auto_approve_at: float = 0.9
+    `auto_approve_at` None means nothing may auto-approve: an adaptive queue
+    whose item version has no learned threshold yet.
+    """
+
+    auto_approve_at: float | None = 0.9
     review_below: float = 0.6
     audit_rate: float = 0.0
     output_schema: dict | None = None
     blocked_phrases: list[str] = field(default_factory=list)
     max_output_chars: int | None = None
     has_checker: bool = True
+    adaptive: bool = False
+    live_share: float = 1.0
+    rollout_stage: str = "100%"
+    breaker_open: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,7 @@ class Route:
     reasons: list[str]
     audit_sampled: bool = False
     priority_boost: int = 0
+    shadow_route: str | None = None
 
     @property
     def status(self) -> str:
@@ -62,22 +77,45 @@ def route_item(policy: Policy, *, item_id: str, output: Any, confidence: float) 
     if problems:
         return Route("human", [f"validation: {p}" for p in problems],
                      priority_boost=VALIDATION_PRIORITY_BOOST)
-    if confidence >= policy.auto_approve_at:
+    live = _live_route(policy, item_id, confidence)
+    held = _held_back(policy, item_id)
+    if held is None or live.path == "human":
+        return live
+    return Route("human", [held, f"would have routed {live.path}: {live.reasons[0]}"],
+                 shadow_route=live.path)
+
+
+def _live_route(policy: Policy, item_id: str, confidence: float) -> Route:
+    threshold = policy.auto_approve_at
+    name = "learned threshold" if policy.adaptive else "auto_approve_at"
+    if threshold is not None and confidence >= threshold:
         if audit_sampled(item_id, policy.audit_rate):
             return Route(
                 "human",
-                [f"audit sample: confidence {confidence:g} >= {policy.auto_approve_at:g}, "
+                [f"audit sample: confidence {confidence:g} >= {name} {threshold:g}, "
                  f"sampled at rate {policy.audit_rate:g}"],
                 audit_sampled=True,
             )
-        return Route("auto", [f"confidence {confidence:g} >= auto_approve_at "
-                              f"{policy.auto_approve_at:g}"])
+        return Route("auto", [f"confidence {confidence:g} >= {name} {threshold:g}"])
     if confidence < policy.review_below:
         return Route("human", [f"confidence {confidence:g} < review_below "
                                f"{policy.review_below:g}"])
+    upper = f"{name} {threshold:g}" if threshold is not None else "no learned threshold"
     if not policy.has_checker:
         return Route("human", [f"confidence {confidence:g} is ambiguous and the queue has "
                                "no checker"])
     return Route("check", [f"confidence {confidence:g} between review_below "
-                           f"{policy.review_below:g} and auto_approve_at "
-                           f"{policy.auto_approve_at:g}"])
+                           f"{policy.review_below:g} and {upper}"])
+
+
+def _held_back(policy: Policy, item_id: str) -> str | None:
+    """Why an item that would be decided automatically goes to a human instead."""
+    if policy.breaker_open:
+        return "circuit breaker open: all items to humans"
+    if policy.adaptive and policy.auto_approve_at is None:
+        return "shadow: no evidence yet for this model and prompt version"
+    if policy.live_share <= 0:
+        return "shadow mode: routing recorded, every item to humans"
+    if not in_live_share(item_id, policy.live_share):
+        return f"rollout at {policy.rollout_stage}: item outside the live share"
+    return None

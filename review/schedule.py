@@ -44,6 +44,7 @@ PERIODIC_JOBS = (
     # Also the scheduler's heartbeat (review/liveness.py).
     PeriodicJob("alerts", "workers.alerts.evaluate", "ALERT_EVAL_INTERVAL"),
     PeriodicJob("rollups", "workers.rollups.refresh", "ROLLUP_INTERVAL"),
+    PeriodicJob("learning", "workers.learning.refresh", "LEARN_INTERVAL"),
 )
 
 
