@@ -79,8 +79,10 @@ def route_item(policy: Policy, *, item_id: str, output: Any, confidence: float) 
                      priority_boost=VALIDATION_PRIORITY_BOOST)
     live = _live_route(policy, item_id, confidence)
     held = _held_back(policy, item_id)
-    if held is None or live.path == "human":
+    if held is None:
         return live
+    if live.path == "human":
+        return Route("human", [held, *live.reasons], audit_sampled=live.audit_sampled)
     return Route("human", [held, f"would have routed {live.path}: {live.reasons[0]}"],
                  shadow_route=live.path)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -43,3 +45,53 @@ def test_audit_rate_bounds():
     assert all(audit_sampled(str(i), 1.0) for i in range(100))
     share = sum(audit_sampled(str(i), 0.1) for i in range(10000)) / 10000
     assert 0.08 < share < 0.12
+
+
+# --- adaptive queues (review/learning.py hands the router its learned threshold) ---------
+ADAPTIVE = Policy(auto_approve_at=0.93, review_below=0.6, audit_rate=0.0, adaptive=True)
+
+
+def test_adaptive_live_uses_the_learned_threshold():
+    route = route_item(ADAPTIVE, item_id="a", output="fine", confidence=0.95)
+    assert route.path == "auto" and "learned threshold 0.93" in route.reasons[0]
+    assert route_item(ADAPTIVE, item_id="a", output="fine", confidence=0.92).path == "check"
+
+
+def test_version_without_evidence_is_routed_as_shadow():
+    policy = replace(ADAPTIVE, auto_approve_at=None)
+    route = route_item(policy, item_id="a", output="fine", confidence=0.999)
+    assert route.path == "human" and route.shadow_route == "check"
+    assert route.reasons[0].startswith("shadow: no evidence yet")
+    low = route_item(policy, item_id="a", output="fine", confidence=0.3)
+    assert low.path == "human" and low.shadow_route is None
+    assert low.reasons[0].startswith("shadow: no evidence") and "review_below" in low.reasons[1]
+
+
+def test_shadow_stage_records_what_the_router_would_do():
+    policy = replace(ADAPTIVE, live_share=0.0, rollout_stage="shadow")
+    route = route_item(policy, item_id="a", output="fine", confidence=0.95)
+    assert route.path == "human" and route.shadow_route == "auto"
+    assert "would have routed auto" in route.reasons[1]
+
+
+def test_partial_stage_sends_its_share_live_and_the_rest_to_humans():
+    policy = replace(ADAPTIVE, live_share=0.25, rollout_stage="25%")
+    routes = [route_item(policy, item_id=f"item-{i}", output="fine", confidence=0.99)
+              for i in range(2000)]
+    live = sum(r.path == "auto" for r in routes)
+    assert 400 <= live <= 600
+    held = [r for r in routes if r.path == "human"]
+    assert all(r.shadow_route == "auto" and "rollout at 25%" in r.reasons[0] for r in held)
+
+
+def test_open_breaker_sends_everything_to_humans_even_fixed_queues():
+    for policy in (replace(ADAPTIVE, breaker_open=True), replace(POLICY, breaker_open=True)):
+        route = route_item(policy, item_id="a", output="fine", confidence=0.99)
+        assert route.path == "human" and route.shadow_route == "auto"
+        assert route.reasons[0].startswith("circuit breaker open")
+
+
+def test_validation_failures_are_not_shadowed():
+    policy = replace(ADAPTIVE, live_share=0.0, blocked_phrases=["fraudulent"])
+    route = route_item(policy, item_id="a", output="fraudulent", confidence=0.99)
+    assert route.path == "human" and route.shadow_route is None
