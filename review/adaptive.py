@@ -216,6 +216,30 @@ def breaker_should_trip(window: Sequence[bool], max_error_rate: float,
     return BreakerVerdict(trip, errors, n, lower, why)
 
 
+def breaker_scan(newest_first: Sequence[bool], max_error_rate: float,
+                 confidence_level: float = 0.95, min_samples: int = 20) -> BreakerVerdict:
+    """``breaker_should_trip`` over the latest 20, 40, 80, ... samples and the whole window.
+
+    A sudden degradation shows in the newest samples long before it outweighs a window
+    full of healthy history, and the router may stop producing samples soon after (the
+    learned threshold withdraws), so only looking at the whole window can miss it. A few
+    nested tests instead of one raise the false-trip chance only slightly: each needs its
+    exact lower bound above the target.
+    """
+    sizes, size = [], min_samples
+    while size < len(newest_first):
+        sizes.append(size)
+        size *= 2
+    sizes.append(len(newest_first))
+    verdict = breaker_should_trip([], max_error_rate, confidence_level, min_samples)
+    for size in sizes:
+        verdict = breaker_should_trip(newest_first[:size], max_error_rate, confidence_level,
+                                      min_samples)
+        if verdict.trip:
+            return verdict
+    return verdict
+
+
 # --- staged rollout ----------------------------------------------------------------------------
 
 ROLLOUT_STAGES: tuple[str, ...] = ("shadow", "5%", "10%", "25%", "50%", "100%")

@@ -4,8 +4,9 @@ Over a sliding window of the latest `breaker_window` human decisions on items th
 automation decided or would have decided (review/evidence.py: audit samples of
 auto-approvals and check passes, and held-back would-be auto-approvals), the breaker
 trips when the exact LOWER bound on the error rate exceeds the queue's
-`max_error_rate` (`review.adaptive.breaker_should_trip`): proof the rate really is
-worse, not one unlucky error. A trip sends every item to humans, opens a `breaker`
+`max_error_rate`, over the whole window or its newest 20, 40, 80... samples
+(`review.adaptive.breaker_scan`): proof the rate really is worse, not one unlucky
+error, and seen while the newest samples still show it. A trip sends every item to humans, opens a `breaker`
 alert, and is recorded in the queue's audit trail with its reason.
 
 It closes only by a supervisor's reset (`reset_breaker`: API, web, CLI) or by fresh
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from review.adaptive import breaker_should_trip, clopper_pearson_upper
+from review.adaptive import breaker_scan, clopper_pearson_upper
 from review.alerts import Condition, open_episode
 from review.clock import utcnow
 from review.evidence import automation_samples
@@ -39,8 +40,8 @@ def update_breaker(session: Session, queue: Queue, now: datetime) -> dict[str, A
     samples = automation_samples(session, queue, queue.breaker_changed_at, queue.breaker_window)
     errors = sum(samples)
     if not queue.breaker_open:
-        verdict = breaker_should_trip(samples, queue.max_error_rate, queue.confidence_level,
-                                      min_samples=MIN_TRIP_SAMPLES)
+        verdict = breaker_scan(samples, queue.max_error_rate, queue.confidence_level,
+                               min_samples=MIN_TRIP_SAMPLES)
         if verdict.trip:
             _set(session, queue, True, f"tripped: {verdict.errors} errors in the latest "
                  f"{verdict.n} audited automatic decisions; {verdict.reason}", "breaker", now)

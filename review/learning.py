@@ -98,6 +98,8 @@ def refresh_thresholds(session: Session, queue: Queue, now: datetime | None = No
             session.add(row)
         old = row.threshold
         row.threshold = choice.threshold
+        if choice.threshold is not None:
+            row.last_threshold = choice.threshold
         row.evidence_count = choice.evidence_count
         row.errors = choice.errors
         row.upper_bound = choice.upper_bound

@@ -126,6 +126,9 @@ class LearnedThreshold(Base):
     model_version: Mapped[str] = mapped_column(String(200))
     prompt_version: Mapped[str] = mapped_column(String(200))
     threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The latest threshold this version earned: after a withdrawal the router still
+    # records what it would have auto-approved, which feeds the breaker.
+    last_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     evidence_count: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     upper_bound: Mapped[float | None] = mapped_column(Float, nullable=True)

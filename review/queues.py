@@ -55,6 +55,7 @@ def policy_for(queue: Queue, learned: LearnedThreshold | None = None) -> Policy:
     return Policy(
         auto_approve_at=(learned.threshold if learned else None) if adaptive
         else queue.auto_approve_at,
+        shadow_threshold=learned.last_threshold if adaptive and learned else None,
         review_below=queue.review_below,
         audit_rate=queue.audit_rate,
         output_schema=queue.output_schema,

@@ -27,10 +27,12 @@ class Policy:
     """The routing part of a queue's policy.
 
     `auto_approve_at` None means nothing may auto-approve: an adaptive queue
-    whose item version has no learned threshold yet.
+    whose item version has no learned threshold (yet, or any more).
     """
 
     auto_approve_at: float | None = 0.9
+    # An adaptive version whose threshold was withdrawn is shadowed at its last one.
+    shadow_threshold: float | None = None
     review_below: float = 0.6
     audit_rate: float = 0.0
     output_schema: dict | None = None
@@ -90,6 +92,8 @@ def route_item(policy: Policy, *, item_id: str, output: Any, confidence: float) 
 def _live_route(policy: Policy, item_id: str, confidence: float) -> Route:
     threshold = policy.auto_approve_at
     name = "learned threshold" if policy.adaptive else "auto_approve_at"
+    if threshold is None and policy.shadow_threshold is not None:
+        threshold, name = policy.shadow_threshold, "withdrawn threshold"
     if threshold is not None and confidence >= threshold:
         if audit_sampled(item_id, policy.audit_rate):
             return Route(
@@ -115,6 +119,9 @@ def _held_back(policy: Policy, item_id: str) -> str | None:
     if policy.breaker_open:
         return "circuit breaker open: all items to humans"
     if policy.adaptive and policy.auto_approve_at is None:
+        if policy.shadow_threshold is not None:
+            return ("shadow: this version's threshold was withdrawn, its evidence no longer "
+                    "bounds the error rate under the target")
         return "shadow: no evidence yet for this model and prompt version"
     if policy.live_share <= 0:
         return "shadow mode: routing recorded, every item to humans"

@@ -382,3 +382,15 @@ def test_load_labelled(tmp_path) -> None:
         path.write_text(text)
         with pytest.raises(ValueError, match=where):
             load_labelled(path)
+
+
+def test_breaker_scan_sees_a_fresh_burst_a_full_window_hides() -> None:
+    from review.adaptive import breaker_scan
+
+    # Newest first: 5 errors among the latest 20, behind 180 healthy samples.
+    window = [i % 4 == 0 for i in range(20)] + [False] * 180
+    assert not breaker_should_trip(window, 0.02).trip
+    verdict = breaker_scan(window, 0.02)
+    assert verdict.trip and verdict.n == 20 and verdict.errors == 5
+    assert not breaker_scan([False] * 200, 0.02).trip
+    assert not breaker_scan([], 0.02).trip

@@ -95,3 +95,10 @@ def test_validation_failures_are_not_shadowed():
     policy = replace(ADAPTIVE, live_share=0.0, blocked_phrases=["fraudulent"])
     route = route_item(policy, item_id="a", output="fraudulent", confidence=0.99)
     assert route.path == "human" and route.shadow_route is None
+
+
+def test_withdrawn_threshold_keeps_recording_would_be_auto_approvals():
+    policy = replace(ADAPTIVE, auto_approve_at=None, shadow_threshold=0.9)
+    route = route_item(policy, item_id="a", output="fine", confidence=0.95)
+    assert route.path == "human" and route.shadow_route == "auto"
+    assert "withdrawn" in route.reasons[0] and "withdrawn threshold 0.9" in route.reasons[1]

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column('model_version', sa.String(length=200), nullable=False),
         sa.Column('prompt_version', sa.String(length=200), nullable=False),
         sa.Column('threshold', sa.Float(), nullable=True),
+        sa.Column('last_threshold', sa.Float(), nullable=True),
         sa.Column('evidence_count', sa.Integer(), nullable=False),
         sa.Column('errors', sa.Integer(), nullable=False),
         sa.Column('upper_bound', sa.Float(), nullable=True),
