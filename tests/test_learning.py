@@ -128,7 +128,7 @@ def test_breaker_trips_alerts_and_sends_everything_to_humans(db, adaptive, clien
     summary = refresh(db, adaptive)
     queue = db.get(Queue, adaptive.id)
     assert summary["breaker"]["open"] and queue.breaker_open
-    assert "10 errors in the latest 40" in queue.breaker_reason
+    assert "5 errors in the latest 20 audited" in queue.breaker_reason
     [alert] = db.scalars(select(Alert).where(Alert.kind == "breaker"))
     assert alert.resolved_at is None and "circuit breaker open" in alert.message
     assert changes(db, queue, "breaker")[-1]["breaker_open"] == [False, True]
