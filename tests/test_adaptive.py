@@ -394,3 +394,14 @@ def test_breaker_scan_sees_a_fresh_burst_a_full_window_hides() -> None:
     assert verdict.trip and verdict.n == 20 and verdict.errors == 5
     assert not breaker_scan([False] * 200, 0.02).trip
     assert not breaker_scan([], 0.02).trip
+
+
+def test_breaker_scan_rarely_trips_on_a_healthy_model() -> None:
+    from review.adaptive import breaker_scan
+
+    rng = random.Random(7)
+    healthy = sum(breaker_scan([rng.random() < 0.01 for _ in range(200)], 0.02).trip
+                  for _ in range(1000))
+    degraded = sum(breaker_scan([rng.random() < 0.10 for _ in range(200)], 0.02).trip
+                   for _ in range(1000))
+    assert healthy <= 15 and degraded == 1000, (healthy, degraded)  # observed 4 and 1000
