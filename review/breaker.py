@@ -6,8 +6,9 @@ auto-approvals and check passes, and held-back would-be auto-approvals), the bre
 trips when the exact LOWER bound on the error rate exceeds the queue's
 `max_error_rate`, over the whole window or its newest 20, 40, 80... samples
 (`review.adaptive.breaker_scan`): proof the rate really is worse, not one unlucky
-error, and seen while the newest samples still show it. A trip sends every item to humans, opens a `breaker`
-alert, and is recorded in the queue's audit trail with its reason.
+error, and seen while the newest samples still show it. A trip sends every item to
+humans, opens a `breaker` alert, and is recorded in the queue's audit trail with
+its reason.
 
 It closes only by a supervisor's reset (`reset_breaker`: API, web, CLI) or by fresh
 evidence: a full window decided after the trip whose UPPER bound is back under the

@@ -45,7 +45,7 @@ def item_to_dict(item: Item, queue_slug: str | None = None) -> dict[str, Any]:
         "external_id": item.external_id,
         "status": item.status,
         "route": {"path": item.route_path, "reasons": item.route_reasons or [],
-                  "audit_sampled": item.audit_sampled},
+                  "audit_sampled": item.audit_sampled, "shadow_route": item.shadow_route},
         "input": item.input,
         "output": item.output,
         "context": item.context or [],

@@ -37,7 +37,10 @@ ITEM = {
         "route": {"type": "object", "properties": {
             "path": {"enum": ["auto", "check", "human"]},
             "reasons": {"type": "array", "items": {"type": "string"}},
-            "audit_sampled": {"type": "boolean"}}},
+            "audit_sampled": {"type": "boolean"},
+            # What the router would have done when shadow mode, the rollout share,
+            # the breaker or a version without evidence held the item back.
+            "shadow_route": {"enum": ["auto", "check", None]}}},
         "input": {}, "output": {}, "context": {"type": "array"},
         "confidence": {"type": "number"},
         "model": {"type": ["object", "null"]},

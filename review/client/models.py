@@ -21,11 +21,12 @@ class Route:
     reasons: list[str]
     audit_sampled: bool
     raw: dict[str, Any] = field(repr=False)
+    shadow_route: str | None = None  # what an adaptive queue would have done live
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Route:
         return cls(d.get("path", ""), list(d.get("reasons") or []),
-                   bool(d.get("audit_sampled")), d)
+                   bool(d.get("audit_sampled")), d, d.get("shadow_route"))
 
 
 @dataclass

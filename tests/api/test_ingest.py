@@ -268,3 +268,18 @@ class TestBatch:
         body = client.post("/api/v1/items/batch", json={"items": items}, headers=auth).get_json()
         assert body["summary"]["created"] == 500
         assert db.scalar(select(func.count()).select_from(Item)) == 500
+
+
+def test_shadow_stage_sends_to_humans_and_says_what_it_would_have_done(client, auth, db,
+                                                                        make_queue):
+    from review.models import Queue
+    from review.rollout import set_stage
+
+    queue = make_queue("shadowed", audit_rate=0.0)
+    set_stage(db, db.get(Queue, queue.id), "shadow", "boss")
+    db.commit()
+    item = submit(client, auth, queue="shadowed", confidence=0.99).get_json()
+    assert item["status"] == "pending"
+    assert item["route"]["shadow_route"] == "auto"
+    assert item["route"]["reasons"][0].startswith("shadow mode")
+    assert item["sla"]["due_at"] is not None
