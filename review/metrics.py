@@ -32,10 +32,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from review.adaptive import live_share
 from review.backlog import OPEN_STATUSES
 from review.clock import utcnow
 from review.liveness import liveness
-from review.models import Alert, Item, Queue, WebhookAttempt, WebhookDelivery
+from review.models import Alert, Item, LearnedThreshold, Queue, WebhookAttempt, WebhookDelivery
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WINDOW = timedelta(hours=24)
@@ -99,6 +100,7 @@ class DatabaseCollector(Collector):
         yield from self._checks(slugs)
         yield from self._webhooks()
         yield from self._alerts()
+        yield from self._adaptive()
         yield from self._liveness()
 
     def _backlog(self, slugs: dict[int, str]) -> Iterator[Any]:
@@ -201,6 +203,26 @@ class DatabaseCollector(Collector):
                 .group_by(Alert.kind)):
             family.add_metric([kind], count)
         yield family
+
+    def _adaptive(self) -> Iterator[Any]:
+        """Adaptive queues: breaker, live share of the rollout stage, learned thresholds."""
+        breaker = GaugeMetricFamily("review_breaker_open", "1 while the circuit breaker is open",
+                                    labels=["queue"])
+        share = GaugeMetricFamily("review_rollout_live_share",
+                                  "Share of traffic routed live at the rollout stage",
+                                  labels=["queue"])
+        for queue in self.session.scalars(select(Queue).where(Queue.max_error_rate.is_not(None))):
+            breaker.add_metric([queue.slug], 1 if queue.breaker_open else 0)
+            share.add_metric([queue.slug], live_share(queue.rollout_stage))
+        threshold = GaugeMetricFamily(
+            "review_learned_threshold", "Learned auto-approve threshold (-1: none, all to humans)",
+            labels=["queue", "model_version", "prompt_version"])
+        for slug, row in self.session.execute(
+                select(Queue.slug, LearnedThreshold)
+                .join(LearnedThreshold, LearnedThreshold.queue_id == Queue.id)):
+            value = row.threshold if row.threshold is not None else -1
+            threshold.add_metric([slug, row.model_version, row.prompt_version], value)
+        yield from (breaker, share, threshold)
 
     def _liveness(self) -> Iterator[Any]:
         alive = liveness(self.now.replace(tzinfo=UTC).timestamp())

@@ -120,3 +120,25 @@ def test_metrics_token_when_configured(app, client, monkeypatch):
     assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "unauthorized"
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert scrape(client, Authorization="Bearer s3cret")
+
+
+def test_adaptive_gauges(client, db, make_queue):
+    from review.models import LearnedThreshold, Queue
+
+    queue = make_queue("learn", max_error_rate=0.02)
+    make_queue("fixed")
+    row = db.get(Queue, queue.id)
+    row.breaker_open = True
+    db.add_all([LearnedThreshold(queue_id=queue.id, model_version="v1", prompt_version="p1",
+                                 threshold=0.93, evidence_count=400, errors=1, reason=""),
+                LearnedThreshold(queue_id=queue.id, model_version="v2", prompt_version="",
+                                 threshold=None, evidence_count=3, errors=0, reason="")])
+    db.commit()
+    s = scrape(client)
+    assert value(s, "review_breaker_open", queue="learn") == 1
+    assert value(s, "review_rollout_live_share", queue="learn") == 0.0  # starts in shadow
+    assert ("review_breaker_open", (("queue", "fixed"),)) not in s
+    assert value(s, "review_learned_threshold", queue="learn", model_version="v1",
+                 prompt_version="p1") == 0.93
+    assert value(s, "review_learned_threshold", queue="learn", model_version="v2",
+                 prompt_version="") == -1
