@@ -56,6 +56,9 @@ def register_commands(app: Flask) -> None:
     from review.cli_simulate import simulate_command
 
     app.cli.add_command(simulate_command)
+    from review.cli_queues import register as register_queue_commands
+
+    register_queue_commands(queues_group)
 
 
 @click.group("db", help="Database schema (Alembic migrations), backup and restore.")

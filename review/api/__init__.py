@@ -5,4 +5,4 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Routes register on import.
-from review.api import items, openapi, reports, review, webhooks  # noqa: E402,F401
+from review.api import items, openapi, queues, reports, review, webhooks  # noqa: E402,F401

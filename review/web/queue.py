@@ -1,6 +1,6 @@
 """The reviewer's pages: a queue, "Next item", the review page and its actions,
-plus the supervisor's item tools (assign, bulk release, bulk reassign) and
-queue membership.
+plus the supervisor's item tools (assign, bulk release, bulk reassign), queue
+membership and adaptive routing (rollout stage, breaker reset).
 
 Every route loads its queue or item through review/membership.py, so a user
 who is not a member of the queue gets 404/403 whatever URL they type. After a
@@ -18,6 +18,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from review.adaptive import ROLLOUT_STAGES
 from review.assign import (
     assign,
     bulk_reassign,
@@ -27,9 +28,11 @@ from review.assign import (
     extend_lease,
     release,
 )
+from review.breaker import reset_breaker
 from review.clock import isoformat
 from review.db import get_session
 from review.errors import ApiError
+from review.learning import adaptive_state
 from review.membership import (
     parse_tags,
     remove_member,
@@ -41,6 +44,7 @@ from review.membership import (
 from review.models import Queue, User
 from review.review_view import manage_page, queue_summary, review_page
 from review.reviewing import Verdict, decide_as_reviewer, parse_edited_output
+from review.rollout import StageError, set_stage
 
 bp = Blueprint("queue", __name__)
 
@@ -171,7 +175,40 @@ def _supervised(slug: str) -> Queue:
 @login_required
 def manage(slug: str):
     queue = _supervised(slug)
-    return render_template("queue/manage.html", **manage_page(get_session(), queue))
+    session = get_session()
+    return render_template("queue/manage.html", **manage_page(session, queue),
+                           adaptive=adaptive_state(session, queue), stages=ROLLOUT_STAGES)
+
+
+@bp.post("/queues/<slug>/manage/rollout")
+@login_required
+def set_rollout(slug: str):
+    queue = _supervised(slug)
+    session = get_session()
+    stage = request.form.get("stage", "")
+    try:
+        changed = set_stage(session, queue, stage, _me().name,
+                            (request.form.get("note") or "").strip()[:2000])
+    except StageError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("queue.manage", slug=slug))
+    session.commit()
+    flash(f"Rollout stage set to {stage}." if changed else f"The queue is already at {stage}.",
+          "info")
+    return redirect(url_for("queue.manage", slug=slug))
+
+
+@bp.post("/queues/<slug>/manage/breaker/reset")
+@login_required
+def reset_queue_breaker(slug: str):
+    queue = _supervised(slug)
+    session = get_session()
+    if reset_breaker(session, queue, _me().name, (request.form.get("note") or "").strip()[:2000]):
+        session.commit()
+        flash("Circuit breaker reset: automatic routing resumes.", "info")
+    else:
+        flash("The circuit breaker is not open.", "error")
+    return redirect(url_for("queue.manage", slug=slug))
 
 
 def _user_named(name: str) -> User | None:
