@@ -167,17 +167,31 @@ def apply_policy(session: Session, slug: str, policy: dict[str, Any], actor: str
         session.add(queue)
     for field, (_old, new) in changes.items():
         setattr(queue, field, new)
-    if "max_error_rate" in changes and changes["max_error_rate"][0] is None and (
-            policy["max_error_rate"] is not None):
-        # A queue that starts learning earns its trust: shadow first.
-        changes["rollout_stage"] = [queue.rollout_stage, "shadow"]
-        queue.rollout_stage = "shadow"
-        queue.stage_changed_at = utcnow()
+    if "max_error_rate" in changes:
+        _switch_adaptive(queue, changes, adaptive=policy["max_error_rate"] is not None)
     queue.updated_at = utcnow()
     session.flush()
     session.add(PolicyChange(queue_id=queue.id, changed_by=actor, changed_at=utcnow(),
                              changes=changes))
     return changes
+
+
+def _switch_adaptive(queue: Queue, changes: dict[str, list[Any]], adaptive: bool) -> None:
+    """A queue that starts learning earns its trust from shadow; one that stops goes back
+    to plain fixed routing (live, breaker closed), both recorded with the policy change."""
+    was_adaptive = changes["max_error_rate"][0] is not None
+    if adaptive == was_adaptive:
+        return
+    stage = "shadow" if adaptive else "100%"
+    if queue.rollout_stage != stage:
+        changes["rollout_stage"] = [queue.rollout_stage, stage]
+        queue.rollout_stage = stage
+        queue.stage_changed_at = utcnow()
+    if not adaptive and queue.breaker_open:
+        changes["breaker_open"] = [True, False]
+        queue.breaker_open = False
+        queue.breaker_reason = "closed: the queue stopped using max_error_rate"
+        queue.breaker_changed_at = utcnow()
 
 
 def export_policies(session: Session) -> dict[str, dict[str, Any]]:

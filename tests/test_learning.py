@@ -233,3 +233,13 @@ def test_check_passes_are_audit_sampled_on_adaptive_queues(db, make_queue):
     item = db.get(Item, "checkpass1")
     assert outcome == "pending" and item.status == "pending" and item.audit_sampled
     assert "audit sample of a check pass" in item.route_reasons[-1]
+
+
+def test_turning_adaptive_off_goes_back_to_live_fixed_routing(db, make_queue):
+    queue = make_queue("q", audit_rate=0.0, max_error_rate=0.05)
+    row = db.get(Queue, queue.id)
+    row.breaker_open = True
+    db.commit()
+    queue = make_queue("q", audit_rate=0.0)
+    assert queue.rollout_stage == "100%" and not queue.breaker_open
+    assert changes(db, queue, "test")[-1]["breaker_open"] == [True, False]
