@@ -155,7 +155,8 @@ def test_sweeper_re_enqueues_a_due_retry_whose_job_was_lost(app, client, auth, d
     from review.sweeper import sweep
     from review.webhook_delivery import delivery_job_id
 
-    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_BASE", 0.5)
+    # A retry 2-4 s out: long enough that "not due yet" holds on a loaded machine.
+    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_BASE", 4.0)
     receiver = http_receiver(lambda _r: (503, {}))
     item = submit(client, auth, callback_url=receiver.url)
     rq_worker()
