@@ -39,7 +39,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 @with_appcontext
 def queues_show(slug: str, as_json: bool) -> None:
     """A queue's routing: stage, breaker, learned threshold per model/prompt version."""
-    from review.api.queues import queue_state
+    from review.learning import queue_state
 
     state = queue_state(get_session(), _queue(slug))
     if as_json:

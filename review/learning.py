@@ -144,6 +144,19 @@ def refresh_all(session: Session, now: datetime | None = None) -> list[dict[str,
     return [refresh_queue(session, session.get(Queue, queue_id), now) for queue_id in ids]
 
 
+SUMMARY_FIELDS = ("slug", "name", "auto_approve_at", "review_below", "audit_rate",
+                  "sla_seconds", "required_reviews", "max_error_rate", "confidence_level",
+                  "breaker_window", "rollout_hold_seconds")
+
+
+def queue_state(session: Session, queue: Queue) -> dict[str, Any]:
+    """The policy summary and the adaptive state (`GET /api/v1/queues/<slug>`,
+    `review queues show --json`)."""
+    summary: dict[str, Any] = {field: getattr(queue, field) for field in SUMMARY_FIELDS}
+    summary["adaptive"] = adaptive_state(session, queue)
+    return summary
+
+
 def adaptive_state(session: Session, queue: Queue) -> dict[str, Any]:
     """What the queue page and `GET /api/v1/queues/<slug>` show about adaptive routing."""
     rows = session.scalars(select(LearnedThreshold).where(LearnedThreshold.queue_id == queue.id)

@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import jsonify, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from review.adaptive import ROLLOUT_STAGES
 from review.api import bp
@@ -23,15 +22,11 @@ from review.auth import current_key, require_key
 from review.breaker import reset_breaker
 from review.db import get_session
 from review.errors import ApiError
-from review.learning import adaptive_state
+from review.learning import queue_state
 from review.membership import can_supervise, reviewable_queue
 from review.models import Queue
 from review.rollout import StageError, set_stage
 from review.schemas import validation_errors
-
-SUMMARY_FIELDS = ("slug", "name", "auto_approve_at", "review_below", "audit_rate",
-                  "sla_seconds", "required_reviews", "max_error_rate", "confidence_level",
-                  "breaker_window", "rollout_hold_seconds")
 
 NOTE = {"type": "string", "maxLength": 2000, "description": "Why; kept in the audit trail."}
 ROLLOUT_IN: dict[str, Any] = {"type": "object", "additionalProperties": False,
@@ -40,14 +35,6 @@ ROLLOUT_IN: dict[str, Any] = {"type": "object", "additionalProperties": False,
                                              "note": NOTE}}
 BREAKER_RESET_IN: dict[str, Any] = {"type": "object", "additionalProperties": False,
                                     "properties": {"note": NOTE}}
-
-
-def queue_state(session: Session, queue: Queue) -> dict[str, Any]:
-    """The policy summary and the adaptive state (`GET /api/v1/queues/<slug>`,
-    `review queues show --json`)."""
-    summary: dict[str, Any] = {field: getattr(queue, field) for field in SUMMARY_FIELDS}
-    summary["adaptive"] = adaptive_state(session, queue)
-    return summary
 
 
 def _queue(slug: str, *, change: bool) -> Queue:
