@@ -6,10 +6,11 @@ takes items (jobs are swept later), so Redis down is reported, not fatal.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, redirect, url_for
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.wrappers import Response
 
 from review.db import get_engine
 from review.jobs import get_redis
@@ -36,3 +37,9 @@ def healthz():
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every page the HTML does not cover (JSON, downloads)."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)

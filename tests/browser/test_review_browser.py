@@ -30,8 +30,7 @@ def new_page(chromium):
     errors: list[str] = []
 
     def on_console(msg) -> None:
-        # The browser's own favicon probe is not the page's doing.
-        if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
+        if msg.type == "error":
             errors.append(f"{msg.text} ({msg.location.get('url')})")
 
     page.on("console", on_console)

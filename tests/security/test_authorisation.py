@@ -28,6 +28,7 @@ PUBLIC = {
     "metrics.metrics": "open unless METRICS_TOKEN is set (tested below)",
     "docs.api_docs": "the API reference page, rendered from the public OpenAPI document",
     "health.healthz": "the load balancer's probe: up/down only, no data",
+    "health.favicon": "a redirect to the static icon",
 }
 # The least role a web area needs; everything else needs a signed-in user.
 WEB_ROLE_BY_PREFIX = {"/admin": "admin", "/supervise": "supervisor"}

@@ -30,3 +30,10 @@ def test_database_down_is_503(app, redis_url, instance_dir):
     resp = other.test_client().get("/healthz")
     assert resp.status_code == 503
     assert resp.get_json()["database"] == "down" and resp.get_json()["status"] == "down"
+
+
+def test_favicon_is_served(client):
+    resp = client.get("/favicon.ico")
+    assert resp.status_code == 301 and resp.location.endswith("/static/favicon.svg")
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.data.startswith(b"<svg")
