@@ -1,6 +1,6 @@
 """The chaos run: a steady ingest + review load against real processes
-(gunicorn, `review worker` ×2) on PostgreSQL and a private Redis, while
-faults are injected at random: kill -9 of web and RQ worker processes (and of
+(gunicorn, `review worker` and `review worker --fork`) on PostgreSQL and a
+private Redis, while faults are injected at random: kill -9 of web and RQ worker processes (and of
 single gunicorn workers and RQ work horses), the database cut off, Redis
 killed and restarted empty, the checker and the webhook receiver hanging and
 failing. A supervisor thread restarts dead processes, as systemd would.
@@ -82,8 +82,9 @@ def system(tmp_path):
     web = Proc("web", [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4",
                        "-b", f"127.0.0.1:{port}", "--timeout", "30", "--graceful-timeout", "1",
                        "app:create_app()"], env, tmp_path)
-    workers = [Proc(f"worker-{n}", [sys.executable, "-m", "review.cli", "worker"], env,
-                    tmp_path) for n in (1, 2)]
+    # Both worker modes: jobs in-process (the default) and in forked work horses.
+    workers = [Proc(f"worker-{n}", [sys.executable, "-m", "review.cli", "worker", *extra], env,
+                    tmp_path) for n, extra in ((1, []), (2, ["--fork"]))]
     supervisor = Supervisor([web, *workers])
     supervisor.start()
     wait_port(port)
@@ -150,7 +151,7 @@ def run_faults(s: dict, until: float, log: list[str]) -> None:
         "kill -9 a gunicorn worker": lambda: web.kill9_child(),
         "kill -9 gunicorn": lambda: kill(web, rng.uniform(0.5, 2)),
         "kill -9 an RQ worker": lambda: kill(rng.choice(workers), rng.uniform(0.5, 2)),
-        "kill -9 an RQ work horse": lambda: rng.choice(workers).kill9_child(),
+        "kill -9 an RQ work horse": lambda: workers[1].kill9_child(),
         "Redis killed (restarts empty)": lambda: (redis.down(), time.sleep(rng.uniform(2, 4)),
                                                   redis.up()),
         "database cut off": lambda: (db.cut_off(), time.sleep(rng.uniform(2, 4)),
