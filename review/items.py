@@ -97,11 +97,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def list_decisions(
     session: Session, *, queue_slug: str | None, after: str | None, limit: int,
-    owner: str | None,
+    owner: str | None, settled_before: datetime,
 ) -> dict[str, Any]:
-    """Decided items in decision order, keyset-paginated on (decided_at, id)."""
+    """Decided items in decision order, keyset-paginated on (decided_at, id).
+
+    Only decisions at or before `settled_before` are listed: decided_at is stamped
+    before the commit, so a decision still committing when a page is read would
+    otherwise appear later *behind* the cursor that page returned, and be skipped.
+    """
     query = select(Item, Queue.slug).join(Queue, Queue.id == Item.queue_id).where(
-        Item.decided_at.is_not(None)
+        Item.decided_at.is_not(None), Item.decided_at <= settled_before
     )
     if queue_slug is not None:
         queue = session.scalar(select(Queue).where(Queue.slug == queue_slug))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app, jsonify, request
 
 from review.api import bp
 from review.api.body import json_object
 from review.auth import current_key, require_key
+from review.clock import utcnow
 from review.db import get_session
 from review.errors import ApiError
 from review.events import item_history
@@ -91,7 +94,8 @@ def decisions_feed():
         raise ApiError(400, "bad_limit", "limit must be an integer in [1, 1000].") from exc
     if not 1 <= limit <= 1000:
         raise ApiError(400, "bad_limit", "limit must be an integer in [1, 1000].")
+    settle = timedelta(seconds=float(current_app.config["FEED_SETTLE_SECONDS"]))
     page = list_decisions(get_session(), queue_slug=request.args.get("queue") or None,
                           after=request.args.get("after") or None, limit=limit,
-                          owner=_owner())
+                          owner=_owner(), settled_before=utcnow() - settle)
     return jsonify(page)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 
@@ -81,3 +83,38 @@ def test_unknown_route_and_method_are_json(client, auth):
     assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "not_found"
     resp = client.delete("/api/v1/items", headers=auth)
     assert resp.status_code == 405 and resp.get_json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("settle", [0.0, 2.0])
+def test_a_decision_committed_late_is_not_skipped(app, client, auth, db, monkeypatch, settle):
+    """B is stamped before A but commits after a page was read (a slow transaction).
+    Without the settle window that page returns A and its cursor passes B for good."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from review.clock import utcnow
+    from review.models import Item, Queue
+
+    monkeypatch.setitem(app.config, "FEED_SETTLE_SECONDS", settle)
+    a = post(client, auth)["id"]
+    page = client.get("/api/v1/decisions", headers=auth).get_json()
+    queue = db.query(Queue).filter_by(slug="support").one()
+    stamp = utcnow() - timedelta(milliseconds=500)
+    db.execute(insert(Item), [dict(
+        id="late-b", queue_id=queue.id, submitter="upstream", body_hash="0",
+        status="approved", route_path="auto", route_reasons=[], confidence=0.99,
+        output="ok", context=[], meta={}, created_at=stamp, decided_at=stamp,
+        decided_by="router", decided_by_kind="router", decision_outcome="approve")])
+    db.commit()
+    if settle:
+        assert page["items"] == []  # A is too fresh to list yet
+        time.sleep(settle + 0.1)
+    seen = [i["id"] for i in page["items"]]
+    seen += [i["id"] for i in client.get(
+        "/api/v1/decisions", query_string={"after": page["next"]} if page["next"] else {},
+        headers=auth).get_json()["items"]]
+    if settle:
+        assert seen == ["late-b", a]
+    else:
+        assert seen == [a]  # the bug the settle window prevents: B is never listed
