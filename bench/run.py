@@ -390,18 +390,17 @@ def main() -> None:
             item_id = conn.execute("SELECT id FROM items WHERE submitter = 'bench-submitter'"
                                    " ORDER BY created_at DESC LIMIT 1").fetchone()[0]
             total = conn.execute("SELECT count(*) FROM items").fetchone()[0]
-        # Peak by wrk (closed loop: its p99 is queueing at saturation), then p99 at half
-        # the peak rate, paced, as for ingest.
+        # Peak with 8 connections (its p99 is queueing at saturation), then the p99 with 2
+        # concurrent clients. Both by wrk: a Python client pacing these fast requests spent
+        # more CPU than the server on this 2-core box and inflated the p99 it measured.
         for name, path, target in (
                 (f"poll by id ({total:,} items)", f"/api/v1/items/{item_id}", 10),
                 ("decisions feed, 100 per page", "/api/v1/decisions?limit=100", 20)):
             peak = wrk(web.url + path, seconds=dur, connections=8, headers=sub)
-            half = paced(lambda s, path=path: s.get(web.url + path, headers=sub,
-                                                    timeout=10).status_code == 200,
-                         seconds=dur, workers=8, rate=0.5 * peak.rate)
-            row(f"{name} p99 @50% peak ({peak.rate:,.0f} req/s peak, p99 there"
-                f" {peak.p(0.99):.0f} ms)", f"{half.p(0.99):.1f} ms", f"< {target} ms",
-                half.p(0.99) < target)
+            two = wrk(web.url + path, seconds=dur, connections=2, headers=sub)
+            row(f"{name} p99, 2 clients ({two.rate:,.0f} req/s; 8 clients: {peak.rate:,.0f}"
+                f" req/s, p99 {peak.p(0.99):.0f} ms)", f"{two.p(0.99):.1f} ms",
+                f"< {target} ms", two.p(0.99) < target)
         web.stop()
 
         # 6 + 7b. webhook deliveries queued by the claim run's decisions: one `review worker`.
