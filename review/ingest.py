@@ -24,7 +24,7 @@ from review.clock import utcnow
 from review.db import after_commit
 from review.decisions import apply_auto_decision
 from review.errors import ApiError
-from review.events import record_event
+from review.events import event_row, insert_events
 from review.learning import routing_policy
 from review.models import Item, Queue
 from review.netguard import UnsafeUrl, check_url
@@ -127,18 +127,29 @@ def build_item(session: Session, payload: dict[str, Any], queue: Queue, submitte
     return item
 
 
-def _stage(session: Session, item: Item, actor: str) -> None:
+def _stage(session: Session, item: Item, actor: str) -> list[dict[str, Any]]:
+    """Add the item (and its webhook); return its audit events for `_write`."""
     session.add(item)
-    record_event(session, item.id, "ingested", actor, {"confidence": item.confidence})
-    record_event(session, item.id, "routed", "router", {
-        "path": item.route_path, "reasons": item.route_reasons,
-        "audit_sampled": item.audit_sampled, "shadow_route": item.shadow_route})
+    events = [
+        event_row(item.id, "ingested", actor, {"confidence": item.confidence}),
+        event_row(item.id, "routed", "router", {
+            "path": item.route_path, "reasons": item.route_reasons,
+            "audit_sampled": item.audit_sampled, "shadow_route": item.shadow_route}),
+    ]
     if item.route_path == "auto":
-        record_event(session, item.id, "decided", "router",
-                     {"outcome": "approve", "kind": "router"})
+        events.append(event_row(item.id, "decided", "router",
+                                {"outcome": "approve", "kind": "router"}))
         queue_decision_webhook(session, item)
     elif item.route_path == "check":
         after_commit(session, enqueue_check, item.id, item.queue.checker)
+    return events
+
+
+def _write(session: Session, events: list[dict[str, Any]]) -> None:
+    """Flush the staged items, then their events (which reference them), then commit."""
+    session.flush()
+    insert_events(session, events)
+    session.commit()
 
 
 def enqueue_check(item_id: str, checker: dict[str, Any] | None = None) -> bool:
@@ -175,9 +186,8 @@ def submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
         if existing is not None:
             return _replay(existing, digest)
     item = build_item(session, payload, queue, submitter, digest)
-    _stage(session, item, submitter)
     try:
-        session.commit()
+        _write(session, _stage(session, item, submitter))
     except IntegrityError:
         session.rollback()
         existing = _find_existing(session, submitter, queue.id, external_id) if external_id \
@@ -223,10 +233,9 @@ def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[
         item = build_item(session, payload, queue, submitter, digest)
         fresh[key if key[1] is not None else (queue.id, item.id)] = (index, item)
         new_items.append((index, item))
-    for _index, item in new_items:
-        _stage(session, item, submitter)
+    events = [e for _index, item in new_items for e in _stage(session, item, submitter)]
     try:
-        session.commit()
+        _write(session, events)
     except IntegrityError:
         # A concurrent request won a race on some external_id: fall back to
         # one transaction per item, each resolving its own replay.
