@@ -239,6 +239,15 @@ class Item(Base):
             postgresql_where=text("decided_at IS NOT NULL"),
             sqlite_where=text("decided_at IS NOT NULL"),
         ),
+        # The decisions feed of one submitter (GET /api/v1/decisions), in order.
+        Index(
+            "ix_items_feed",
+            "submitter",
+            "decided_at",
+            "id",
+            postgresql_where=text("decided_at IS NOT NULL"),
+            sqlite_where=text("decided_at IS NOT NULL"),
+        ),
         Index("ix_items_status_queue", "status", "queue_id"),
         Index("ix_items_created", "queue_id", "created_at"),
         Index(
