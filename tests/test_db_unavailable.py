@@ -234,3 +234,23 @@ def test_connection_killed_after_the_work_does_not_turn_the_answer_into_an_error
     finally:
         cut_off(False)
         pg_app.extensions["review.engine"].dispose()
+
+
+def test_pooled_connections_the_server_closed_are_replaced_not_failed(throwaway_pg, redis_url,
+                                                                     tmp_path):
+    """Every pooled connection terminated while idle (a restart, a failover): the next
+    requests get fresh ones and succeed, without a ping round trip per request."""
+    url, cut_off = throwaway_pg
+    from app import create_app
+
+    pg_app = create_app(make_config(url, redis_url, tmp_path, WTF_CSRF_ENABLED=False))
+    auth = {"Authorization": f"Bearer {seed(pg_app)}"}
+    clients = [pg_app.test_client() for _ in range(4)]
+    item_id = clients[0].post("/api/v1/items", json=ITEM, headers=auth).get_json()["id"]
+    pool = pg_app.extensions["review.engine"].pool
+    assert pool.checkedin() >= 1
+    cut_off(True)
+    cut_off(False)
+    for client in clients:
+        assert client.get(f"/api/v1/items/{item_id}", headers=auth).status_code == 200
+        assert client.post("/api/v1/items", json=ITEM, headers=auth).status_code == 201
