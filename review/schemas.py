@@ -3,8 +3,10 @@ as the OpenAPI components, so the document cannot drift from the code."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 
 SHORT_TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -57,10 +59,27 @@ DECISION_IN: dict[str, Any] = {
 }
 
 _VALIDATORS: dict[int, Draft202012Validator] = {}
+_FAST: dict[int, Callable[[Any], Any]] = {}
+
+
+def _fast_check(schema: dict[str, Any]) -> Callable[[Any], Any]:
+    """The schema compiled to Python by fastjsonschema: ~10x faster on valid bodies, the
+    common case (a batch validates 100 items). It only says "valid"; every "invalid" is
+    re-examined by jsonschema, the reference, for its messages (and has the last word).
+    `use_default=False`: it must never write defaults into the body being hashed."""
+    check = _FAST.get(id(schema))
+    if check is None:
+        check = _FAST[id(schema)] = fastjsonschema.compile(schema, use_default=False)
+    return check
 
 
 def validation_errors(schema: dict[str, Any], body: Any) -> list[dict[str, str]]:
     """Every problem with `body`, each with a JSON pointer-ish path and a message."""
+    try:
+        _fast_check(schema)(body)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        pass
     validator = _VALIDATORS.get(id(schema))
     if validator is None:
         validator = _VALIDATORS[id(schema)] = Draft202012Validator(schema)
