@@ -8,21 +8,7 @@ import re
 import pytest
 
 from tests.adaptive_data import learn, policy_changes, queue_named, seed_decisions, trip_breaker
-
-PASSWORD = "correct horse"
-
-
-def csrf(html: str) -> str:
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
-
-
-def login(app, name: str):
-    browser = app.test_client()
-    token = csrf(browser.get("/login").get_data(as_text=True))
-    response = browser.post("/login", data={"csrf_token": token, "name": name,
-                                            "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return browser
+from tests.web.forms import csrf, login
 
 
 @pytest.fixture

@@ -10,21 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from review.models import Item, ItemEvent, QueueMember, User
-
-PASSWORD = "correct horse"
-
-
-def csrf(html: str) -> str:
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
-
-
-def login(app, name: str):
-    browser = app.test_client()
-    token = csrf(browser.get("/login").get_data(as_text=True))
-    response = browser.post("/login", data={"csrf_token": token, "name": name,
-                                            "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return browser
+from tests.web.forms import PASSWORD, csrf, login
 
 
 def token_of(browser, path: str = "/") -> str:
