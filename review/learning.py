@@ -157,6 +157,19 @@ def queue_state(session: Session, queue: Queue) -> dict[str, Any]:
     return summary
 
 
+ROUTING_FIELDS = ("learned_threshold", "rollout_stage", "breaker_open", "max_error_rate")
+
+
+def routing_history(session: Session, queue: Queue, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest audited changes of thresholds, rollout stage and breaker, newest first."""
+    rows = session.scalars(select(PolicyChange).where(PolicyChange.queue_id == queue.id)
+                           .order_by(PolicyChange.changed_at.desc(), PolicyChange.id.desc())
+                           .limit(limit * 5))
+    changes = [{"at": isoformat(row.changed_at), "by": row.changed_by, "changes": row.changes}
+               for row in rows if set(row.changes or {}) & set(ROUTING_FIELDS)]
+    return changes[:limit]
+
+
 def adaptive_state(session: Session, queue: Queue) -> dict[str, Any]:
     """What the queue page and `GET /api/v1/queues/<slug>` show about adaptive routing."""
     rows = session.scalars(select(LearnedThreshold).where(LearnedThreshold.queue_id == queue.id)
@@ -176,4 +189,5 @@ def adaptive_state(session: Session, queue: Queue) -> dict[str, Any]:
                       "threshold": r.threshold, "evidence_count": r.evidence_count,
                       "errors": r.errors, "upper_bound": r.upper_bound, "reason": r.reason,
                       "updated_at": isoformat(r.updated_at)} for r in rows],
+        "history": routing_history(session, queue),
     }

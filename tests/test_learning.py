@@ -243,3 +243,14 @@ def test_turning_adaptive_off_goes_back_to_live_fixed_routing(db, make_queue):
     queue = make_queue("q", audit_rate=0.0)
     assert queue.rollout_stage == "100%" and not queue.breaker_open
     assert changes(db, queue, "test")[-1]["breaker_open"] == [True, False]
+
+
+def test_routing_history_shows_the_audited_changes(db, adaptive):
+    from review.learning import adaptive_state
+
+    add_decided(db, adaptive, good_evidence(400))
+    refresh(db, adaptive)
+    history = adaptive_state(db, db.get(Queue, adaptive.id))["history"]
+    assert [h["by"] for h in history] == ["learner", "test"]  # newest first
+    assert history[0]["changes"]["learned_threshold"][0] is None
+    assert history[1]["changes"]["rollout_stage"] == [None, "shadow"]

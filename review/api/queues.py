@@ -115,7 +115,9 @@ _STATE = {"type": "object", "required": ["slug", "name", "adaptive"], "propertie
                      "rollout_stage": {"enum": list(ROLLOUT_STAGES)},
                      "breaker": {"type": "object", "required": ["open"],
                                  "properties": {"open": {"type": "boolean"}}},
-                     "versions": {"type": "array", "items": {"type": "object"}}}}}}
+                     "versions": {"type": "array", "items": {"type": "object"}},
+                     "history": {"type": "array", "items": {
+                         "type": "object", "required": ["at", "by", "changes"]}}}}}}
 COMPONENTS["schemas"].update({"QueueState": _STATE, "RolloutIn": ROLLOUT_IN,
                               "BreakerResetIn": BREAKER_RESET_IN})
 _OK = {"200": {"description": "The queue's policy and adaptive state",

@@ -43,6 +43,9 @@ def test_section_shows_target_stage_breaker_and_versions(app, queues):
     assert 0.5 <= threshold <= 0.99 and learned[1:3] == ["200", "0"]
     assert 0 < float(learned[3]) <= 0.02
     assert "none yet — shadow" in rows["v2|"] and "(none)" in rows["v2|"]
+    history = re.search(r'<table class="grid" id="routing-history">(.*?)</table>', html, re.S)
+    assert history and f"learned_threshold none → {threshold}" in history.group(1)
+    assert "<td>learner</td>" in history.group(1)
 
 
 def test_fixed_queue_gets_a_one_line_note(app, queues):
