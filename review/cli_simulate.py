@@ -2,7 +2,7 @@
 
 Answers "what would this policy have done to last month's traffic?" before it goes live:
 per policy the share auto-approved, the items left to humans and the errors that slipped
-through. The replay itself is ``review.adaptive.simulate``; this module only builds the
+through. The replay itself is ``review.simulation.simulate``; this module only builds the
 policies from options (and optionally from a queue in the database) and prints the figures.
 """
 
@@ -17,8 +17,15 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from review.adaptive import AdaptivePolicy, FixedPolicy, Policy, SimResult, load_labelled, simulate
 from review.db import get_session
+from review.simulation import (
+    AdaptivePolicy,
+    FixedPolicy,
+    Policy,
+    SimResult,
+    load_labelled,
+    simulate,
+)
 
 _OPEN_UNIT = click.FloatRange(0, 1, min_open=True, max_open=True)
 

@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from review.adaptive import (
     DEFAULT_GRID,
     ROLLOUT_STAGES,
-    AdaptivePolicy,
-    FixedPolicy,
     ThresholdChoice,
     breaker_should_trip,
     choose_threshold,
@@ -23,13 +21,12 @@ from review.adaptive import (
     in_live_share,
     ks_statistic,
     live_share,
-    load_labelled,
     next_stage,
     observed_thresholds,
     population_stability_index,
     shift_alert,
-    simulate,
 )
+from review.simulation import AdaptivePolicy, FixedPolicy, load_labelled, simulate
 
 # --- bounds --------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""`review simulate`: the CLI's figures against review.adaptive.simulate run directly, on the
+"""`review simulate`: the CLI's figures against review.simulation.simulate run directly, on the
 example data (docs/examples/labelled.csv) and on files that should be refused cleanly."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from review.adaptive import AdaptivePolicy, FixedPolicy, load_labelled, simulate
+from review.simulation import AdaptivePolicy, FixedPolicy, load_labelled, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "labelled.csv"
