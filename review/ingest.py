@@ -84,7 +84,7 @@ def load_queues(session: Session, slugs: set[str]) -> dict[str, Queue]:
 
 def build_item(session: Session, payload: dict[str, Any], queue: Queue, submitter: str,
                digest: str) -> Item:
-    """A new routed item (not yet added to the session) and its audit events."""
+    """A new routed item, not yet added to the session (`_stage` does that)."""
     now = utcnow()
     model = payload.get("model") or {}
     item = Item(
