@@ -226,12 +226,11 @@ def breaker_scan(newest_first: Sequence[bool], max_error_rate: float,
         sizes.append(size)
         size *= 2
     sizes.append(len(newest_first))
-    verdict = breaker_should_trip([], max_error_rate, confidence_level, min_samples)
     for size in sizes:
         verdict = breaker_should_trip(newest_first[:size], max_error_rate, confidence_level,
                                       min_samples)
         if verdict.trip:
-            return verdict
+            break
     return verdict
 
 

@@ -13,7 +13,6 @@ from jsonschema.exceptions import SchemaError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from review.adaptive import live_share
 from review.clock import utcnow
 from review.models import LearnedThreshold, PolicyChange, Queue
 from review.routing import Policy
@@ -63,7 +62,6 @@ def policy_for(queue: Queue, learned: LearnedThreshold | None = None) -> Policy:
         max_output_chars=queue.max_output_chars,
         has_checker=bool(queue.checker),
         adaptive=adaptive,
-        live_share=live_share(queue.rollout_stage),
         rollout_stage=queue.rollout_stage,
         breaker_open=queue.breaker_open,
     )

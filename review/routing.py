@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from review.adaptive import in_live_share
+from review.adaptive import in_live_share, live_share
 from review.validation import validate_output
 
 # Validation failures and audit samples jump ahead of ordinary human work.
@@ -40,7 +40,6 @@ class Policy:
     max_output_chars: int | None = None
     has_checker: bool = True
     adaptive: bool = False
-    live_share: float = 1.0
     rollout_stage: str = "100%"
     breaker_open: bool = False
 
@@ -106,10 +105,10 @@ def _live_route(policy: Policy, item_id: str, confidence: float) -> Route:
     if confidence < policy.review_below:
         return Route("human", [f"confidence {confidence:g} < review_below "
                                f"{policy.review_below:g}"])
-    upper = f"{name} {threshold:g}" if threshold is not None else "no learned threshold"
     if not policy.has_checker:
         return Route("human", [f"confidence {confidence:g} is ambiguous and the queue has "
                                "no checker"])
+    upper = f"{name} {threshold:g}" if threshold is not None else "no learned threshold"
     return Route("check", [f"confidence {confidence:g} between review_below "
                            f"{policy.review_below:g} and {upper}"])
 
@@ -123,8 +122,9 @@ def _held_back(policy: Policy, item_id: str) -> str | None:
             return ("shadow: this version's threshold was withdrawn, its evidence no longer "
                     "bounds the error rate under the target")
         return "shadow: no evidence yet for this model and prompt version"
-    if policy.live_share <= 0:
+    share = live_share(policy.rollout_stage)
+    if share <= 0:
         return "shadow mode: routing recorded, every item to humans"
-    if not in_live_share(item_id, policy.live_share):
+    if not in_live_share(item_id, share):
         return f"rollout at {policy.rollout_stage}: item outside the live share"
     return None

@@ -68,14 +68,14 @@ def test_version_without_evidence_is_routed_as_shadow():
 
 
 def test_shadow_stage_records_what_the_router_would_do():
-    policy = replace(ADAPTIVE, live_share=0.0, rollout_stage="shadow")
+    policy = replace(ADAPTIVE, rollout_stage="shadow")
     route = route_item(policy, item_id="a", output="fine", confidence=0.95)
     assert route.path == "human" and route.shadow_route == "auto"
     assert "would have routed auto" in route.reasons[1]
 
 
 def test_partial_stage_sends_its_share_live_and_the_rest_to_humans():
-    policy = replace(ADAPTIVE, live_share=0.25, rollout_stage="25%")
+    policy = replace(ADAPTIVE, rollout_stage="25%")
     routes = [route_item(policy, item_id=f"item-{i}", output="fine", confidence=0.99)
               for i in range(2000)]
     live = sum(r.path == "auto" for r in routes)
@@ -92,7 +92,7 @@ def test_open_breaker_sends_everything_to_humans_even_fixed_queues():
 
 
 def test_validation_failures_are_not_shadowed():
-    policy = replace(ADAPTIVE, live_share=0.0, blocked_phrases=["fraudulent"])
+    policy = replace(ADAPTIVE, rollout_stage="shadow", blocked_phrases=["fraudulent"])
     route = route_item(policy, item_id="a", output="fraudulent", confidence=0.99)
     assert route.path == "human" and route.shadow_route is None
 
