@@ -70,9 +70,7 @@ def evaluate_alerts(session: Session, now: datetime | None = None,
         Alert.resolved_at.is_(None), Alert.kind.in_(KINDS))))
     cleared = sorted(open_keys - set(conditions))
     if cleared:
-        session.execute(update(Alert).where(Alert.resolved_at.is_(None),
-                                            Alert.episode_key.in_(cleared))
-                        .values(resolved_at=now).execution_options(synchronize_session=False))
+        resolve_episodes(session, cleared, now)
         report.resolved = cleared
     session.commit()
     for key in sorted(set(conditions) - open_keys):
@@ -169,6 +167,12 @@ def _liveness_conditions(alive: Liveness) -> list[Condition]:
                                                else " (never seen)."),
             data={"scheduler_age": age}))
     return found
+
+
+def resolve_episodes(session: Session, keys: list[str], now: datetime) -> None:
+    """Close the open episodes of these keys (none open: nothing happens)."""
+    session.execute(update(Alert).where(Alert.resolved_at.is_(None), Alert.episode_key.in_(keys))
+                    .values(resolved_at=now).execution_options(synchronize_session=False))
 
 
 def open_episode(session: Session, condition: Condition, now: datetime) -> Alert | None:

@@ -22,14 +22,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from review.adaptive import breaker_scan, clopper_pearson_upper
-from review.alerts import Condition, open_episode
+from review.alerts import Condition, open_episode, resolve_episodes
 from review.clock import utcnow
 from review.evidence import automation_samples
-from review.models import Alert, PolicyChange, Queue
+from review.models import PolicyChange, Queue
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +74,7 @@ def _set(session: Session, queue: Queue, open_: bool, reason: str, actor: str,
     key = f"breaker:{queue.slug}"
     # Resolve first: an episode left open by hand must not make the new trip's insert
     # collide (open_episode would roll the trip back with it).
-    session.execute(update(Alert).where(Alert.episode_key == key, Alert.resolved_at.is_(None))
-                    .values(resolved_at=now).execution_options(synchronize_session=False))
+    resolve_episodes(session, [key], now)
     log.warning("queue %s: circuit breaker %s: %s", queue.slug,
                 "open" if open_ else "closed", reason)
     if open_:

@@ -14,13 +14,13 @@ import hashlib
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from review.adaptive import shift_alert
-from review.alerts import Condition, open_episode
+from review.alerts import Condition, open_episode, resolve_episodes
 from review.evidence import version_filter
-from review.models import Alert, Item, LearnedThreshold, Queue
+from review.models import Item, LearnedThreshold, Queue
 
 
 def shift_key(queue: Queue, model_version: str, prompt_version: str) -> str:
@@ -51,10 +51,7 @@ def update_shift_alerts(session: Session, queue: Queue, now: datetime) -> list[s
         alert, psi = shift_alert(past, recent, psi_threshold) if past else (False, 0.0)
         key = shift_key(queue, mv, pv)
         if not alert:
-            session.execute(update(Alert).where(Alert.episode_key == key,
-                                                Alert.resolved_at.is_(None))
-                            .values(resolved_at=now)
-                            .execution_options(synchronize_session=False))
+            resolve_episodes(session, [key], now)
             continue
         shifted.append(key)
         name = f"{mv or '(no model version)'} / {pv or '(no prompt version)'}"
