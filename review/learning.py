@@ -19,7 +19,6 @@ confidence-shift alert (review/drift.py) are refreshed in the same pass.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,36 +61,33 @@ def routing_policy(session: Session, queue: Queue, model_version: str | None,
     return policy_for(queue, learned_threshold(session, queue, model_version, prompt_version))
 
 
-def _versions_to_refresh(session: Session, queue: Queue, now: datetime) -> set[tuple[str, str]]:
-    known = {(row.model_version, row.prompt_version) for row in session.scalars(
-        select(LearnedThreshold).where(LearnedThreshold.queue_id == queue.id))}
+def _versions_to_refresh(session: Session, queue: Queue, now: datetime
+                         ) -> dict[tuple[str, str], LearnedThreshold | None]:
+    """Every version with a row, and versions humans decided since the last pass (None)."""
+    rows: dict[tuple[str, str], LearnedThreshold | None] = {
+        (row.model_version, row.prompt_version): row for row in session.scalars(
+            select(LearnedThreshold).where(LearnedThreshold.queue_id == queue.id))}
     since = (queue.learned_at - DISCOVERY_MARGIN) if queue.learned_at else now - DISCOVERY_HORIZON
     fresh = session.execute(
         select(Item.model_version, Item.prompt_version).distinct()
         .where(Item.queue_id == queue.id, Item.decided_by_kind == "reviewer",
                Item.decided_at >= since))
-    return known | {version_key(mv, pv) for mv, pv in fresh}
+    for mv, pv in fresh:
+        rows.setdefault(version_key(mv, pv), None)
+    return rows
 
 
-@dataclass(frozen=True)
-class ThresholdChange:
-    model_version: str
-    prompt_version: str
-    old: float | None
-    new: float | None
-
-
-def refresh_thresholds(session: Session, queue: Queue, now: datetime | None = None
-                       ) -> list[ThresholdChange]:
-    """Recompute every version's threshold of an adaptive queue; audit each change."""
+def refresh_thresholds(session: Session, queue: Queue, now: datetime | None = None) -> int:
+    """Recompute every version's threshold of an adaptive queue; audit each change.
+    Returns how many thresholds changed."""
     now = now or utcnow()
     config = current_app.config
-    changes = []
-    for mv, pv in sorted(_versions_to_refresh(session, queue, now)):
+    changed = 0
+    for (mv, pv), row in sorted(_versions_to_refresh(session, queue, now).items(),
+                                key=lambda version_row: version_row[0]):
         evidence = version_evidence(session, queue, mv, pv, int(config["LEARN_EVIDENCE_LIMIT"]))
         choice = choose_threshold(evidence, queue.max_error_rate, queue.confidence_level,
                                   min_evidence=int(config["LEARN_MIN_EVIDENCE"]))
-        row = learned_threshold(session, queue, mv, pv)
         if row is None:
             row = LearnedThreshold(queue_id=queue.id, model_version=mv, prompt_version=pv,
                                    threshold=None)
@@ -106,7 +102,7 @@ def refresh_thresholds(session: Session, queue: Queue, now: datetime | None = No
         row.reason = choice.reason
         row.updated_at = now
         if old != choice.threshold:
-            changes.append(ThresholdChange(mv, pv, old, choice.threshold))
+            changed += 1
             session.add(PolicyChange(queue_id=queue.id, changed_by="learner", changed_at=now,
                                      changes={"learned_threshold": [old, choice.threshold],
                                               "model_version": mv, "prompt_version": pv,
@@ -117,7 +113,7 @@ def refresh_thresholds(session: Session, queue: Queue, now: datetime | None = No
             log.info("queue %s version %s/%s: learned threshold %s -> %s (%s)", queue.slug,
                      mv or "-", pv or "-", old, choice.threshold, choice.reason)
     queue.learned_at = now
-    return changes
+    return changed
 
 
 def refresh_queue(session: Session, queue: Queue, now: datetime | None = None) -> dict[str, Any]:
@@ -125,7 +121,7 @@ def refresh_queue(session: Session, queue: Queue, now: datetime | None = None) -
     now = now or utcnow()
     summary: dict[str, Any] = {"queue": queue.slug}
     if queue.max_error_rate is not None:
-        summary["threshold_changes"] = len(refresh_thresholds(session, queue, now))
+        summary["threshold_changes"] = refresh_thresholds(session, queue, now)
         summary["breaker"] = update_breaker(session, queue, now)
         summary["stage"] = advance_rollout(session, queue, now)
     try:
