@@ -346,9 +346,21 @@ def main() -> None:
         row("ingest single, items/s @16 conns", f"{one.rate:,.0f} (hello {base.rate:,.0f},"
             f" {ratio:.2f}x; errors {one.errors})", ">= 0.25x hello", ratio >= 0.25)
         target_rate = 0.7 * one.rate
-        at70 = paced(lambda s: s.post(web.url + "/api/v1/items", json=ITEM, headers=sub,
-                                      timeout=10).status_code in (200, 201),
-                     seconds=dur, workers=16, rate=target_rate)
+        def ingest_one(s: requests.Session) -> bool:
+            return s.post(web.url + "/api/v1/items", json=ITEM, headers=sub,
+                          timeout=10).status_code in (200, 201)
+
+        def under_half_ingest(run):  # noqa: ANN001, ANN202 - a callable; its Result
+            """Ingest keeps running at half its peak while `run` runs."""
+            bg = threading.Thread(target=paced, kwargs=dict(
+                step=ingest_one, seconds=dur, workers=4, rate=0.5 * one.rate))
+            bg.start()
+            try:
+                return run()
+            finally:
+                bg.join()
+
+        at70 = paced(ingest_one, seconds=dur, workers=16, rate=target_rate)
         row(f"ingest single p99 @70% peak ({target_rate:,.0f}/s offered,"
             f" {at70.rate:,.0f}/s done)", f"{at70.p(0.99):.1f} ms", "< 50 ms",
             at70.p(0.99) < 50)
@@ -369,29 +381,18 @@ def main() -> None:
             step, claim_ms = reviewer_step(web.url, slug, keys["reviewers"])
             spy = profile(web.workers()[0].pid, dur,
                           args.profile and args.profile / f"claim-{slug}.txt")
-            # Ingest keeps running at half its peak while the reviewers claim.
-            bg = threading.Thread(target=paced, kwargs=dict(
-                step=lambda s: s.post(web.url + "/api/v1/items", json=ITEM, headers=sub,
-                                      timeout=10).status_code in (200, 201),
-                seconds=dur, workers=4, rate=0.5 * one.rate))
-            bg.start()
             # Reviewers are people: each of the 50 claims, decides, and takes another item
             # THINK seconds later (a very fast human).
-            res = paced(step, seconds=dur, workers=REVIEWERS, rate=REVIEWERS / THINK)
-            bg.join()
+            res = under_half_ingest(lambda step=step: paced(
+                step, seconds=dur, workers=REVIEWERS, rate=REVIEWERS / THINK))
             if spy:
                 spy.wait(timeout=60)
             claim[slug] = pct(claim_ms, 0.99)
             paced_ms = len(claim_ms)
             # And the capacity: the same 50 clicking "next" with no pause at all (closed
             # loop), where the p99 is queueing (Little's law: 50 / claims per second).
-            bg = threading.Thread(target=paced, kwargs=dict(
-                step=lambda s: s.post(web.url + "/api/v1/items", json=ITEM, headers=sub,
-                                      timeout=10).status_code in (200, 201),
-                seconds=dur, workers=4, rate=0.5 * one.rate))
-            bg.start()
-            flat = paced(step, seconds=dur, workers=REVIEWERS)
-            bg.join()
+            flat = under_half_ingest(lambda step=step: paced(step, seconds=dur,
+                                                             workers=REVIEWERS))
             flat_ms = claim_ms[paced_ms:]
             row(f"claim p99, 50 reviewers (one item per {THINK:g} s each) + ingest @50%,"
                 f" {n:,} pending ({paced_ms / res.seconds:,.0f} claims/s, errors"
