@@ -26,6 +26,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from review.core.settings import settings
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
@@ -64,7 +66,7 @@ def recreate_database() -> None:
 
 def generate(items: int, days: int, seed: int = 1) -> None:
     """Schema by migrations, then queues, users, items and reviews by COPY."""
-    from review.migrate import upgrade
+    from review.core.migrate import upgrade
 
     upgrade(bench_url())
     rng = random.Random(seed)
@@ -166,14 +168,14 @@ def _row(rng: random.Random, n: int, queue_id: int, sla: int, now, days: int,
 
 def time_pages(runs: int) -> list[tuple[str, float, float, int]]:
     from app import create_app
-    from review.config import Config
+    from review.core.settings import Settings
 
     instance = tempfile.mkdtemp(prefix="review-bench-")
-    app = create_app(Config.from_env(INSTANCE_DIR=instance, DATABASE_URL=bench_url(),
+    app = create_app(Settings.from_env(INSTANCE_DIR=instance, DATABASE_URL=bench_url(),
                                      WTF_CSRF_ENABLED=False))
-    from review.db import get_session
-    from review.migrate import upgrade
-    from review.rollups import refresh_rollups
+    from review.core.db import get_session
+    from review.core.migrate import upgrade
+    from review.reports.rollups import refresh_rollups
 
     upgrade(bench_url())
     with app.app_context():
@@ -183,7 +185,7 @@ def time_pages(runs: int) -> list[tuple[str, float, float, int]]:
     client = app.test_client()
     resp = client.post("/login", data={"name": "boss", "password": "bench-password"})
     assert resp.status_code == 302, "login failed"
-    engine = create_engine(app.config["DATABASE_URL"])
+    engine = create_engine(settings(app).DATABASE_URL)
     with engine.connect() as conn:
         today = conn.execute(text("SELECT (now() AT TIME ZONE 'utc')::date")).scalar()
         count = conn.execute(text("SELECT count(*) FROM items")).scalar()

@@ -125,11 +125,11 @@ def setup_database(receiver_url: str) -> dict[str, object]:
         conn.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ.update(app_env())
     from app import create_app
-    from review.auth import create_api_key, create_user
-    from review.db import session_scope
-    from review.membership import set_member
-    from review.migrate import upgrade
-    from review.queues import apply_policy, validate_policy
+    from review.core.accounts import create_api_key, create_user
+    from review.core.db import session_scope
+    from review.core.migrate import upgrade
+    from review.core.queues import apply_policy, validate_policy
+    from review.human.members import set_member
 
     upgrade(db_url())
     app = create_app()
@@ -146,7 +146,7 @@ def setup_database(receiver_url: str) -> dict[str, object]:
             s.commit()
             from sqlalchemy import select
 
-            from review.models import Queue
+            from review.core.models import Queue
             for queue in s.scalars(select(Queue)):
                 set_member(s, admin, queue, user.name, [])
             _, raw = create_api_key(s, f"rev{i:02d}-key", "review", user)
@@ -157,7 +157,7 @@ def setup_database(receiver_url: str) -> dict[str, object]:
 
 def grow_backlog(slug: str, total: int) -> float:
     """Copy one pending template item of `slug` until it has `total` pending items."""
-    from review.models import Item
+    from review.core.models import Item
 
     cols = [c.name for c in Item.__table__.columns if c.name not in ("id", "created_at")]
     started = time.perf_counter()

@@ -29,7 +29,7 @@ max_requests_jitter = max_requests // 10
 preload_app = False
 # Trust X-Forwarded-* only from the local reverse proxy (FORWARDED_ALLOW_IPS).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-# The app logs one line per request itself (review/logging.py, with the
+# The app logs one line per request itself (review/core/logs.py, with the
 # request id); gunicorn's access log would only repeat it.
 accesslog = None
 errorlog = "-"
@@ -44,7 +44,7 @@ class ReviewLogger(Logger):
         fmt = os.environ.get("LOG_FORMAT", "").lower()
         production = os.environ.get("PRODUCTION", "").lower() in {"1", "true", "yes", "on"}
         if fmt == "json" or (not fmt and production):
-            from review.logging import JsonFormatter
+            from review.core.logs import JsonFormatter
 
             for handler in self.error_log.handlers:
                 handler.setFormatter(JsonFormatter())

@@ -15,12 +15,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import insert, select
 
-from review.clock import utcnow
-from review.models import Item, PolicyChange, Queue
+from review.core.clock import utcnow
+from review.core.models import Item, PolicyChange, Queue
 
 
 def in_app(app: Flask, fn):  # noqa: ANN001, ANN201 - fn(session) -> anything
-    from review.db import get_session
+    from review.core.db import get_session
 
     with app.app_context():
         return fn(get_session())
@@ -54,8 +54,8 @@ def seed_decisions(app: Flask, slug: str, n: int, *, model_version: str | None,
 
 
 def learn(app: Flask, slug: str) -> dict[str, Any]:
-    """One real learning pass (review.learning.refresh_queue) over the queue."""
-    from review.learning import refresh_queue
+    """One real learning pass (review.adaptive.learning.refresh_queue) over the queue."""
+    from review.adaptive.learning import refresh_queue
 
     return in_app(app, lambda s: refresh_queue(
         s, s.scalar(select(Queue).where(Queue.slug == slug))))

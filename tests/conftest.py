@@ -20,9 +20,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
-from review.config import Config
-from review.migrate import upgrade
-from review.models import Base
+from review.core.migrate import upgrade
+from review.core.models import Base
+from review.core.settings import Settings
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -68,12 +68,12 @@ def instance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def redis_url(instance_dir: Path) -> str:
     if REDIS_URL:
         return REDIS_URL
-    from review.jobs import start_embedded_redis
+    from review.core.jobs import start_embedded_redis
 
     return start_embedded_redis(str(instance_dir))
 
 
-def make_config(database_url: str, redis_url: str, instance_dir: Path, **overrides) -> Config:
+def make_config(database_url: str, redis_url: str, instance_dir: Path, **overrides) -> Settings:
     """A test configuration; a unique Redis prefix keeps parallel runs apart."""
     values = dict(
         INSTANCE_DIR=str(instance_dir),
@@ -87,19 +87,19 @@ def make_config(database_url: str, redis_url: str, instance_dir: Path, **overrid
         FEED_SETTLE_SECONDS=0.0,
     )
     values.update(overrides)
-    cfg = Config(**values)
+    cfg = Settings(**values)
     cfg.finalise()
     return cfg
 
 
 @pytest.fixture(scope="session")
-def app_config(database_url: str, redis_url: str, instance_dir: Path) -> Config:
+def app_config(database_url: str, redis_url: str, instance_dir: Path) -> Settings:
     return make_config(database_url, redis_url, instance_dir)
 
 
 @pytest.fixture(scope="session")
-def app(app_config: Config) -> Flask:
-    from app import create_app
+def app(app_config: Settings) -> Flask:
+    from review.factory import create_app
 
     return create_app(app_config)
 
@@ -147,7 +147,7 @@ def client(app: Flask):
 def db(app: Flask):
     """A session for arranging and inspecting state directly."""
     with app.app_context():
-        from review.db import get_session
+        from review.core.db import get_session
 
         yield get_session()
 
@@ -155,9 +155,9 @@ def db(app: Flask):
 @pytest.fixture
 def make_queue(app: Flask):
     def _make(slug: str = "support", **policy):
-        from review.db import get_session
-        from review.models import Queue
-        from review.queues import apply_policy, validate_policy
+        from review.core.db import get_session
+        from review.core.models import Queue
+        from review.core.queues import apply_policy, validate_policy
 
         with app.app_context():
             session = get_session()
@@ -171,8 +171,8 @@ def make_queue(app: Flask):
 @pytest.fixture
 def make_key(app: Flask):
     def _make(name: str = "upstream", scope: str = "submit", user=None) -> str:
-        from review.auth import create_api_key
-        from review.db import get_session
+        from review.core.accounts import create_api_key
+        from review.core.db import get_session
 
         with app.app_context():
             session = get_session()
@@ -187,9 +187,9 @@ def make_key(app: Flask):
 def make_user(app: Flask):
     def _make(name: str, role: str = "reviewer", password: str = "correct horse",
               queues: tuple[str, ...] = ()):
-        from review.auth import create_user
-        from review.db import get_session
-        from review.models import Queue, QueueMember
+        from review.core.accounts import create_user
+        from review.core.db import get_session
+        from review.core.models import Queue, QueueMember
 
         with app.app_context():
             session = get_session()
@@ -339,7 +339,7 @@ def rq_worker(app: Flask):
     from rq import SimpleWorker
     from rq.scheduler import RQScheduler
 
-    from review.jobs import ALL_QUEUES, get_redis, rq_queue
+    from review.core.jobs import ALL_QUEUES, get_redis, rq_queue
     from workers import set_app
 
     with app.app_context():

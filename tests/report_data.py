@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from review.models import Item, Queue, Review, User
+from review.core.models import Item, Queue, Review, User
 
 REASONS = ("factually wrong", "off-topic", "unsafe", "tone")
 # (model_name, model_version, prompt_version, first day offset from the start of the week)

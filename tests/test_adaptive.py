@@ -1,4 +1,4 @@
-"""Tests for review.adaptive: exact bounds, threshold choice, breaker, rollout, drift, replay."""
+"""review.adaptive.thresholds: exact bounds, threshold choice, breaker, rollout, drift, replay."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from review.adaptive import (
+from review.adaptive.simulation import AdaptivePolicy, FixedPolicy, load_labelled, simulate
+from review.adaptive.thresholds import (
     DEFAULT_GRID,
     ROLLOUT_STAGES,
     ThresholdChoice,
@@ -26,7 +27,6 @@ from review.adaptive import (
     population_stability_index,
     shift_alert,
 )
-from review.simulation import AdaptivePolicy, FixedPolicy, load_labelled, simulate
 
 # --- bounds --------------------------------------------------------------------------------------
 
@@ -382,7 +382,7 @@ def test_load_labelled(tmp_path) -> None:
 
 
 def test_breaker_scan_sees_a_fresh_burst_a_full_window_hides() -> None:
-    from review.adaptive import breaker_scan
+    from review.adaptive.thresholds import breaker_scan
 
     # Newest first: 5 errors among the latest 20, behind 180 healthy samples.
     window = [i % 4 == 0 for i in range(20)] + [False] * 180
@@ -394,7 +394,7 @@ def test_breaker_scan_sees_a_fresh_burst_a_full_window_hides() -> None:
 
 
 def test_breaker_scan_rarely_trips_on_a_healthy_model() -> None:
-    from review.adaptive import breaker_scan
+    from review.adaptive.thresholds import breaker_scan
 
     rng = random.Random(7)
     healthy = sum(breaker_scan([rng.random() < 0.01 for _ in range(200)], 0.02).trip

@@ -14,8 +14,8 @@ import time
 
 from sqlalchemy import func, select
 
-from review.clock import utcnow
-from review.models import Item, LearnedThreshold, Queue, User
+from review.core.clock import utcnow
+from review.core.models import Item, LearnedThreshold, Queue, User
 
 TARGET = 0.02
 WINDOW = 100
@@ -64,8 +64,8 @@ class Harness:
         return resp.get_json()["results"]
 
     def review_everything(self) -> None:
-        from review.assign import claim_next
-        from review.reviewing import Verdict, decide_as_reviewer
+        from review.human.claims import claim_next
+        from review.human.verdicts import Verdict, decide_as_reviewer
 
         user = self.db.get(User, self.reviewer_id)
         while (claim := claim_next(self.db, user, self.queue)) is not None:
@@ -74,7 +74,7 @@ class Harness:
             decide_as_reviewer(self.db, claim.item.id, user, claim.lease_token, verdict)
 
     def learn(self) -> dict:
-        from review.learning import refresh_queue
+        from review.adaptive.learning import refresh_queue
 
         summary = refresh_queue(self.db, self.queue)
         self.db.expire_all()

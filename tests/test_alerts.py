@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from review.clock import utcnow
-from review.liveness import Liveness
-from review.models import Alert, Item
+from review.core.clock import utcnow
+from review.core.liveness import Liveness
+from review.core.models import Alert, Item
+from review.core.settings import settings
 from tests.test_webhooks import receiver_verifies
 
 ALIVE = Liveness(redis_ok=True, workers_alive=1, newest_worker_age=1.0, scheduler_age=1.0)
@@ -37,8 +38,8 @@ def add_items(db, queue, count: int, **fields) -> list[str]:
 
 
 def evaluate(app, now=None, alive=ALIVE):
-    from review.alerts import evaluate_alerts
-    from review.db import get_session
+    from review.alerts.rules import evaluate_alerts
+    from review.core.db import get_session
 
     with app.app_context():
         return evaluate_alerts(get_session(), now or utcnow(), alive)
@@ -97,7 +98,7 @@ def test_nothing_decided_for_an_hour_while_items_wait(app, db, make_queue):
 
 
 def test_breach_rate_above_threshold(app, db, make_queue, monkeypatch):
-    monkeypatch.setitem(app.config, "ALERT_BREACH_RATE", 0.2)
+    monkeypatch.setattr(settings(app), "ALERT_BREACH_RATE", 0.2)
     queue = make_queue("late", sla_seconds=600)
     now = utcnow()
     decided = dict(status="approved", decided_by_kind="reviewer", decision_outcome="approve",
@@ -125,8 +126,8 @@ def test_silent_worker_or_scheduler(app, db, alive, keys):
 
 
 def test_two_evaluators_open_one_episode(app, db, make_queue):
-    from review.alerts import Condition, open_episode
-    from review.db import session_scope
+    from review.alerts.rules import Condition, open_episode
+    from review.core.db import session_scope
 
     condition = Condition("backlog_cap", "backlog_cap:x", "too many")
     with app.app_context():
@@ -139,8 +140,8 @@ def test_two_evaluators_open_one_episode(app, db, make_queue):
 def test_an_episode_is_posted_once_signed(app, db, make_queue, http_receiver, rq_worker,
                                           monkeypatch):
     receiver = http_receiver()
-    monkeypatch.setitem(app.config, "ALERT_WEBHOOK_URL", receiver.url)
-    monkeypatch.setitem(app.config, "WEBHOOK_SECRET", "whsec_ops")
+    monkeypatch.setattr(settings(app), "ALERT_WEBHOOK_URL", receiver.url)
+    monkeypatch.setattr(settings(app), "WEBHOOK_SECRET", "whsec_ops")
     queue = make_queue("posted", backlog_cap=1, sla_seconds=86400)
     add_items(db, queue, 2)
     evaluate(app)
@@ -160,7 +161,7 @@ def test_real_liveness_with_no_worker(database_url, redis_url, instance_dir):
     import secrets
 
     from app import create_app
-    from review.liveness import liveness
+    from review.core.liveness import liveness
     from tests.conftest import make_config
 
     lonely = create_app(make_config(database_url, redis_url, instance_dir,
@@ -171,7 +172,7 @@ def test_real_liveness_with_no_worker(database_url, redis_url, instance_dir):
 
 
 def test_the_periodic_job_beats_and_real_liveness_sees_a_worker(app, db, worker_process):
-    from review.liveness import liveness
+    from review.core.liveness import liveness
     from workers import set_app
     from workers.alerts import evaluate as job
 
@@ -193,8 +194,8 @@ def test_the_periodic_job_beats_and_real_liveness_sees_a_worker(app, db, worker_
     proc.wait(timeout=30)
     with app.app_context():
         # The worker's ticker claimed this run's periodic slots: free them for other tests.
-        from review.jobs import get_redis
+        from review.core.jobs import get_redis
 
-        prefix = app.config["REDIS_PREFIX"]
+        prefix = settings(app).REDIS_PREFIX
         for key in get_redis().scan_iter(f"{prefix}:periodic:*"):
             get_redis().delete(key)

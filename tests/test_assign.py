@@ -10,7 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from review.assign import (
+from review.api.errors import status_of
+from review.core.clock import utcnow
+from review.core.db import get_session
+from review.core.errors import DomainError
+from review.core.models import Item, ItemEvent, Queue, QueueMember, Review, User
+from review.human.claims import (
     assign,
     bulk_reassign,
     bulk_release,
@@ -20,12 +25,8 @@ from review.assign import (
     release,
     release_expired_leases,
 )
-from review.clock import utcnow
-from review.db import get_session
-from review.errors import ApiError
-from review.ingest import submit_batch
-from review.models import Item, ItemEvent, Queue, QueueMember, Review, User
-from review.reviewing import Verdict, decide_as_reviewer, edit_diff
+from review.human.verdicts import Verdict, decide_as_reviewer, edit_diff
+from review.intake.ingest import submit_batch
 
 
 def add_items(app, slug: str, count: int, **fields) -> list[str]:
@@ -97,9 +98,9 @@ def test_one_item_per_queue_reclaim_returns_the_held_item(app, db, team):
 
 def test_non_member_cannot_claim(app, db, team):
     add_items(app, "support", 1)
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         claim_next(db, user_named(db, "olga"), queue_named(db, "support"))
-    assert exc.value.status == 403
+    assert status_of(exc.value) == 403
 
 
 @pytest.mark.parametrize("threads,items", [(8, 120)])
@@ -114,7 +115,7 @@ def test_no_double_claim_under_threads(app, db, make_user, make_queue, threads, 
     start = threading.Barrier(threads)
 
     def work(name: str) -> None:
-        from review.db import get_session
+        from review.core.db import get_session
 
         mine = claimed.setdefault(name, [])
         try:
@@ -156,7 +157,7 @@ def test_concurrent_first_claims_get_distinct_items(app, db, make_user, make_que
     start = threading.Barrier(8)
 
     def grab(name: str) -> None:
-        from review.db import get_session
+        from review.core.db import get_session
 
         with app.app_context():
             session = get_session()
@@ -185,9 +186,9 @@ def test_expired_lease_returns_the_item_and_the_old_holder_cannot_decide(app, db
     item = fresh(db, Item, claim.item.id)
     assert (item.status, item.claimed_by, item.lease_token) == ("pending", None, None)
     before = snapshot(db, item.id)
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         decide_as_reviewer(db, item.id, ana, claim.lease_token, Verdict("approve"))
-    assert exc.value.status == 409
+    assert status_of(exc.value) == 409
     assert snapshot(db, item.id) == before
     again = claim_next(db, ben, queue)
     assert again.item.id == item.id and again.lease_token != claim.lease_token
@@ -198,10 +199,10 @@ def test_lease_past_expiry_not_yet_swept_cannot_decide_or_extend(app, db, team):
     ana, queue = user_named(db, "ana"), queue_named(db, "support")
     claim = claim_next(db, ana, queue, now=utcnow() - timedelta(seconds=901))
     before = snapshot(db, claim.item.id)
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         decide_as_reviewer(db, claim.item.id, ana, claim.lease_token, Verdict("approve"))
-    assert (exc.value.status, exc.value.code) == (409, "lease_expired")
-    with pytest.raises(ApiError):
+    assert (status_of(exc.value), exc.value.code) == (409, "lease_expired")
+    with pytest.raises(DomainError):
         extend_lease(db, ana, claim.item, claim.lease_token)
     assert snapshot(db, claim.item.id) == before
 
@@ -228,15 +229,15 @@ def test_decision_conflicts_are_409_and_change_nothing(app, db, team):
     item_id = claim.item.id
     before = snapshot(db, item_id)
     for user, token in ((ana, "wrong-token"), (ben, claim.lease_token), (ana, None)):
-        with pytest.raises(ApiError) as exc:
+        with pytest.raises(DomainError) as exc:
             decide_as_reviewer(db, item_id, user, token, Verdict("approve"))
-        assert exc.value.status == 409
+        assert status_of(exc.value) == 409
         assert snapshot(db, item_id) == before
     decide_as_reviewer(db, item_id, ana, claim.lease_token, Verdict("reject", "incorrect", "no"))
     after = snapshot(db, item_id)
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         decide_as_reviewer(db, item_id, ana, claim.lease_token, Verdict("approve"))
-    assert (exc.value.status, exc.value.code) == (409, "already_decided")
+    assert (status_of(exc.value), exc.value.code) == (409, "already_decided")
     assert snapshot(db, item_id) == after
     item = fresh(db, Item, item_id)
     assert (item.status, item.decision_reason, item.decided_by, item.decided_by_kind) == \
@@ -250,9 +251,9 @@ def test_reject_needs_a_listed_reason_and_edit_needs_output(app, db, team):
     before = snapshot(db, claim.item.id)
     for verdict in (Verdict("reject"), Verdict("reject", "made up"), Verdict("edit"),
                     Verdict("maybe")):
-        with pytest.raises(ApiError) as exc:
+        with pytest.raises(DomainError) as exc:
             decide_as_reviewer(db, claim.item.id, ana, claim.lease_token, verdict)
-        assert exc.value.status == 422
+        assert status_of(exc.value) == 422
     assert snapshot(db, claim.item.id) == before
 
 
@@ -279,7 +280,7 @@ def test_release_and_escalate(app, db, team):
     add_items(app, "support", 2)
     ana, sue, queue = user_named(db, "ana"), user_named(db, "sue"), queue_named(db, "support")
     claim = claim_next(db, ana, queue)
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         release(db, user_named(db, "ben"), claim.item, claim.lease_token)
     release(db, ana, claim.item, claim.lease_token)
     assert fresh(db, Item, claim.item.id).status == "pending"
@@ -308,9 +309,9 @@ def test_assigned_items_go_only_to_the_assignee(app, db, team):
     decide_as_reviewer(db, second, ana, claim.lease_token, Verdict("approve"))
     assert claim_next(db, ana, queue) is None
     assert claim_next(db, ben, queue).item.id == first
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         assign(db, sue, fresh(db, Item, first), user_named(db, "olga"))
-    assert exc.value.status == 422
+    assert status_of(exc.value) == 422
 
 
 def test_reassign_takes_the_item_back_and_bulk_release(app, db, team):
@@ -321,7 +322,7 @@ def test_reassign_takes_the_item_back_and_bulk_release(app, db, team):
     assert bulk_reassign(db, sue, queue, [held.item.id], ben) == [held.item.id]
     item = fresh(db, Item, held.item.id)
     assert (item.status, item.claimed_by, item.assigned_to) == ("pending", None, ben.id)
-    with pytest.raises(ApiError):  # ana's lease is gone
+    with pytest.raises(DomainError):  # ana's lease is gone
         decide_as_reviewer(db, item.id, ana, held.lease_token, Verdict("approve"))
     claims = [claim_next(db, u, queue) for u in (ana, ben)]
     assert claims[1].item.id == held.item.id

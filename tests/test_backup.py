@@ -10,8 +10,9 @@ import threading
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from review.migrate import upgrade
-from review.models import ApiKey, Item, ItemEvent
+from review.cli import main
+from review.core.migrate import upgrade
+from review.core.models import ApiKey, Item, ItemEvent
 from tests.conftest import PG_URL, _create_pg_database, _drop_pg_database, make_config
 
 
@@ -33,16 +34,16 @@ def fresh_database(tmp_path):
 
 
 def build_app(url: str, redis_url: str, instance):
-    from app import create_app
+    from review.factory import create_app
 
     return create_app(make_config(url, redis_url, instance))
 
 
 def seed(app) -> tuple[str, list[str]]:
     """A queue, a key and items on every route path; returns (raw key, item ids)."""
-    from review.auth import create_api_key
-    from review.db import get_session
-    from review.queues import apply_policy, validate_policy
+    from review.core.accounts import create_api_key
+    from review.core.db import get_session
+    from review.core.queues import apply_policy, validate_policy
 
     with app.app_context():
         session = get_session()
@@ -75,13 +76,14 @@ def test_backup_then_restore_into_a_fresh_database_finds_every_item(
     source = build_app(source_url, redis_url, tmp_path)
     raw, ids = seed(source)
     backup_file = tmp_path / "backups" / "review.dump"
-    result = source.test_cli_runner().invoke(args=["db", "backup", str(backup_file)])
+    result = source.test_cli_runner().invoke(main, args=["db", "backup", str(backup_file)])
     assert result.exit_code == 0, result.output
     assert backup_file.stat().st_size > 0
 
     target_url = fresh_database("target")  # empty: no schema at all
     target = build_app(target_url, redis_url, tmp_path)
-    result = target.test_cli_runner().invoke(args=["db", "restore", str(backup_file), "--yes"])
+    result = target.test_cli_runner().invoke(
+        main, args=["db", "restore", str(backup_file), "--yes"])
     assert result.exit_code == 0, result.output
     assert counts(target_url) == counts(source_url)
 
@@ -126,7 +128,8 @@ def test_sqlite_backup_is_consistent_while_writes_go_on(redis_url, tmp_path):
         paths = []
         for k in range(3):
             path = tmp_path / f"live-{k}.db"
-            assert app.test_cli_runner().invoke(args=["db", "backup", str(path)]).exit_code == 0
+            result = app.test_cli_runner().invoke(main, args=["db", "backup", str(path)])
+            assert result.exit_code == 0
             paths.append(path)
     finally:
         stop.set()
@@ -152,10 +155,10 @@ def test_restore_refuses_a_file_that_is_not_a_backup(redis_url, tmp_path):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     app = build_app(url, redis_url, tmp_path)
-    result = app.test_cli_runner().invoke(args=["db", "restore", str(junk), "--yes"])
+    result = app.test_cli_runner().invoke(main, args=["db", "restore", str(junk), "--yes"])
     assert result.exit_code != 0
     assert "not a SQLite database" in result.output
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
-    result = app.test_cli_runner().invoke(args=["db", "restore", str(other), "--yes"])
+    result = app.test_cli_runner().invoke(main, args=["db", "restore", str(other), "--yes"])
     assert "not a backup of this service" in result.output

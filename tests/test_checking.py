@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from review.checks import SECRET_HEADER
-from review.models import Item, ItemEvent
+from review.core.models import Item, ItemEvent
+from review.core.settings import settings
+from review.intake.checks import SECRET_HEADER
 
 AMBIGUOUS = 0.75  # between review_below 0.6 and auto_approve_at 0.9: routed to `checking`
 
@@ -181,13 +182,13 @@ def test_builtin_checkers_end_to_end(client, auth, db, make_queue, rq_worker, ch
 
 
 def test_a_second_run_decides_nothing_twice(app, client, auth, db, make_queue, http_receiver):
-    from review.checking import run_item_check
+    from review.intake.checking import run_item_check
 
     checker = http_receiver(judge({"verdict": "pass"}))
     http_queue(make_queue, checker.url)
     item = submit(client, auth)
     with app.app_context():
-        from review.db import get_session
+        from review.core.db import get_session
 
         assert run_item_check(get_session(), item["id"]) == "approved"
     with app.app_context():
@@ -198,8 +199,8 @@ def test_a_second_run_decides_nothing_twice(app, client, auth, db, make_queue, h
 
 def test_concurrent_runs_decide_once(app, client, auth, db, make_queue, http_receiver):
     """Two workers checking the same item at the same moment: one decision."""
-    from review.checking import run_item_check
-    from review.db import get_session
+    from review.core.db import get_session
+    from review.intake.checking import run_item_check
 
     both_asked = threading.Barrier(2, timeout=20)
 
@@ -230,14 +231,14 @@ def test_concurrent_runs_decide_once(app, client, auth, db, make_queue, http_rec
 def test_a_check_that_never_finishes_ends_with_a_human(app, client, auth, db, make_queue,
                                                        http_receiver):
     """After MAX_CHECK_ATTEMPTS runs that died mid-check, the next run gives up safely."""
-    from review.checking import run_item_check
-    from review.db import get_session
+    from review.core.db import get_session
+    from review.intake.checking import run_item_check
 
     checker = http_receiver(judge({"verdict": "pass"}))
     http_queue(make_queue, checker.url)
     item = submit(client, auth)
     stored = load(db, item["id"])
-    stored.check_attempts = app.config["MAX_CHECK_ATTEMPTS"]
+    stored.check_attempts = settings(app).MAX_CHECK_ATTEMPTS
     db.commit()
     with app.app_context():
         assert run_item_check(get_session(), item["id"]) == "pending"
@@ -248,8 +249,8 @@ def test_a_check_that_never_finishes_ends_with_a_human(app, client, auth, db, ma
 
 
 def test_queue_without_checker_any_more_goes_to_a_human(app, client, auth, db, make_queue):
-    from review.checking import run_item_check
-    from review.db import get_session
+    from review.core.db import get_session
+    from review.intake.checking import run_item_check
 
     queue = make_queue("checked", audit_rate=0.0, checker={"type": "grounding"})
     item = submit(client, auth)
@@ -262,8 +263,8 @@ def test_queue_without_checker_any_more_goes_to_a_human(app, client, auth, db, m
 
 
 def test_only_items_in_checking_are_checked(app, client, auth, db, make_queue):
-    from review.checking import run_item_check
-    from review.db import get_session
+    from review.core.db import get_session
+    from review.intake.checking import run_item_check
 
     make_queue("checked", audit_rate=0.0, checker={"type": "grounding"})
     item = submit(client, auth, confidence=0.2)  # straight to a human

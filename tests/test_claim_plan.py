@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event, select, text
 
-from review.assign import _claimable, _order
-from review.ingest import submit_batch
-from review.models import Item
+from review.core.models import Item
+from review.human.claims import _claimable, _order
+from review.intake.ingest import submit_batch
 
 
 def test_claim_query_is_an_index_scan_on_ix_items_claimable(app, db, make_queue, make_user):
@@ -51,8 +51,8 @@ def test_decisions_feed_is_an_index_scan_on_ix_items_feed(app, db, make_queue):
         pytest.skip("EXPLAIN plans are PostgreSQL's")
     from datetime import timedelta
 
-    from review.clock import utcnow
-    from review.items import list_decisions
+    from review.core.clock import utcnow
+    from review.core.items import list_decisions
 
     queue = make_queue("support", audit_rate=0.0)
     submit_batch(db, [{"queue": "support", "output": "answer", "confidence": c}

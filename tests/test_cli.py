@@ -8,8 +8,9 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from review.auth import hash_key
-from review.models import ApiKey, PolicyChange, Queue, QueueMember, User
+from review.cli import main
+from review.core.accounts import hash_key
+from review.core.models import ApiKey, PolicyChange, Queue, QueueMember, User
 
 POLICY = """
 [queues.support]
@@ -31,7 +32,7 @@ def cli(app):
     runner = app.test_cli_runner()
 
     def invoke(*args: str, input: str | None = None):  # noqa: A002 - click's name
-        return runner.invoke(args=list(args), input=input, catch_exceptions=False)
+        return runner.invoke(main, args=list(args), input=input, catch_exceptions=False)
 
     return invoke
 
@@ -140,7 +141,7 @@ def test_users_create_prints_generated_password_once(cli, db, make_queue):
     db.rollback()
     user = db.scalar(select(User).where(User.name == "rita"))
     assert user.role == "supervisor" and password not in user.password_hash
-    from review.auth import verify_password
+    from review.core.accounts import verify_password
 
     assert verify_password(user, password)
     assert db.scalar(select(func.count()).select_from(QueueMember)) == 1

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from review.cli import main
 from tests.adaptive_data import learn, policy_changes, queue_named, seed_decisions, trip_breaker
 
 
@@ -17,7 +18,7 @@ def cli(app, monkeypatch):
 
     def invoke(*args: str):
         # Exceptions are caught: an error must come out as a message and exit code 1.
-        return runner.invoke(args=list(args))
+        return runner.invoke(main, args=list(args))
 
     return invoke
 

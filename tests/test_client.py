@@ -25,9 +25,9 @@ from review.client import (
     WebhookVerificationError,
     verify_webhook,
 )
-from review.models import ApiKey
-from review.models import Item as ItemRow
-from review.webhooks import sign
+from review.core.models import ApiKey
+from review.core.models import Item as ItemRow
+from review.webhooks.outbox import sign
 from tests.conftest import LiveServer, make_config
 
 
@@ -65,7 +65,7 @@ def test_submit_without_external_id_gets_one_and_replays_idempotently(api, app):
     again = api.submit("support", "Needs a look.", 0.2, external_id=first.external_id)
     assert again.id == first.id
     with app.app_context():
-        from review.db import get_session
+        from review.core.db import get_session
 
         assert get_session().scalar(select(func.count()).select_from(ItemRow)) == 1
 
@@ -105,8 +105,8 @@ def test_get_and_wait(api, app):
     def decide_while_waiting(seconds: float) -> None:
         # The client's sleep between polls: a reviewer decides meanwhile.
         with app.app_context():
-            from review.db import get_session
-            from review.decisions import record_decision
+            from review.core.db import get_session
+            from review.human.decisions import record_decision
 
             session = get_session()
             row = session.get(ItemRow, pending.id)
@@ -181,7 +181,7 @@ def test_rate_limited_without_retries_raises_with_retry_after(app, app_config, s
 def test_rate_limited_retry_honours_retry_after_and_keeps_external_id(
         app, submit_key, database_url, redis_url, instance_dir):
     from app import create_app
-    from review.ratelimit import reset
+    from review.core.ratelimit import reset
 
     limited = create_app(make_config(database_url, redis_url, instance_dir,
                                      INGEST_RATE_LIMIT=1))

@@ -27,9 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from review.clock import utcnow
-from review.errors import ApiError
-from review.models import Item, ItemEvent, Queue, Review, User
+from review.api.errors import status_of
+from review.core.clock import utcnow
+from review.core.errors import DomainError
+from review.core.models import Item, ItemEvent, Queue, Review, User
 
 REVIEWERS = ("ann", "ben", "cat")
 SUPERVISOR = "sue"
@@ -50,10 +51,10 @@ def people(make_user):
 
 def new_queue(app, required_reviews: int) -> tuple[str, list[str]]:
     """A fresh queue with every person a member and ITEMS pending items."""
-    from review.db import get_session
-    from review.ingest import submit_batch
-    from review.models import QueueMember
-    from review.queues import apply_policy, validate_policy
+    from review.core.db import get_session
+    from review.core.models import QueueMember
+    from review.core.queues import apply_policy, validate_policy
+    from review.intake.ingest import submit_batch
 
     slug = f"q{next(_slugs)}"
     with app.app_context():
@@ -88,15 +89,15 @@ class Actor:
             try:
                 with self.app.app_context():
                     getattr(self, f"do_{step}")(i)
-            except ApiError as exc:
-                if exc.status != 409:  # losing a race is a 409; anything else is a bug
+            except DomainError as exc:
+                if status_of(exc) != 409:  # losing a race is a 409; anything else is a bug
                     self.errors.append(exc)
             except BaseException as exc:  # noqa: BLE001 - reported by the test
                 self.errors.append(exc)
 
     # -- helpers
     def session(self):
-        from review.db import get_session
+        from review.core.db import get_session
 
         return get_session()
 
@@ -111,7 +112,7 @@ class Actor:
 
     # -- reviewer steps
     def do_claim(self, _i: int) -> None:
-        from review.assign import claim_next
+        from review.human.claims import claim_next
 
         claim = claim_next(self.session(), self.me(), self.queue())
         if claim is not None:
@@ -120,7 +121,7 @@ class Actor:
             self.held = (claim.item.id, claim.lease_token)
 
     def _decide(self, outcome: str, held: tuple[str, str] | None) -> None:
-        from review.reviewing import Verdict, decide_as_reviewer
+        from review.human.verdicts import Verdict, decide_as_reviewer
 
         if held is None:
             return
@@ -150,7 +151,7 @@ class Actor:
             self._decide("approve", self.old_tokens[-1])
 
     def do_release(self, _i: int) -> None:
-        from review.assign import release
+        from review.human.claims import release
 
         if self.held:
             held, self.held = self.held, None
@@ -158,32 +159,32 @@ class Actor:
             release(self.session(), self.me(), self.item(held[0]), held[1])
 
     def do_extend(self, _i: int) -> None:
-        from review.assign import extend_lease
+        from review.human.claims import extend_lease
 
         if self.held:
             extend_lease(self.session(), self.me(), self.item(self.held[0]), self.held[1])
 
     # -- supervisor steps
     def do_reassign(self, i: int) -> None:
-        from review.assign import assign
+        from review.human.claims import assign
 
         target = self.session().scalar(select(User).where(
             User.name == REVIEWERS[i % len(REVIEWERS)]))
         assign(self.session(), self.me(), self.item(self.item_ids[i % ITEMS]), target)
 
     def do_unassign(self, i: int) -> None:
-        from review.assign import assign
+        from review.human.claims import assign
 
         assign(self.session(), self.me(), self.item(self.item_ids[i % ITEMS]), None)
 
     def do_bulk_release(self, _i: int) -> None:
-        from review.assign import bulk_release
+        from review.human.claims import bulk_release
 
         bulk_release(self.session(), self.me(), self.queue(), self.item_ids)
 
     def do_expire(self, _i: int) -> None:
         """The SLA clock, run as if every lease had run out."""
-        from review.sla import tick
+        from review.ops.sla_clock import tick
 
         tick(self.session(), utcnow() + timedelta(days=1))
 
@@ -191,8 +192,8 @@ class Actor:
 def settle(app, slug: str, item_ids: list[str]) -> list[str]:
     """Expire what is still held, then let everyone claim and decide until no one
     can; returns the items this decided. Bounded: each round must make progress."""
-    from review.db import get_session
-    from review.sla import tick
+    from review.core.db import get_session
+    from review.ops.sla_clock import tick
 
     decided: list[str] = []
     for _round in range(ITEMS * (len(REVIEWERS) + 2)):
@@ -240,7 +241,7 @@ def _interleavings(app, scripts, supervisor, required_reviews) -> None:
     after = settle(app, slug, item_ids)
     finals = Counter(list(during.elements()) + after)
 
-    from review.db import get_session
+    from review.core.db import get_session
 
     with app.app_context():
         session = get_session()
@@ -351,7 +352,7 @@ def test_escalated_item_assigned_to_a_reviewer_is_theirs_to_claim(app, people):
     ann = Actor(app, "ann", slug, item_ids)
     with app.app_context():
         ann.do_claim(0)
-        from review.assign import escalate
+        from review.human.claims import escalate
 
         escalate(ann.session(), ann.me(), ann.item(ann.held[0]), ann.held[1])
     escalated = ann.held[0]

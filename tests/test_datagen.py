@@ -1,4 +1,4 @@
-"""Bulk commands: `review data generate` (review/datagen.py) and `review items import`."""
+"""Bulk commands: `review data generate` (review/ops/datagen.py) and `review items import`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
-from review.datagen import SUBMITTER, generate
-from review.items import item_to_dict
-from review.models import Item, ItemEvent, Queue, Review, User
+from review.cli import main
+from review.core.items import item_to_dict
+from review.core.models import Item, ItemEvent, Queue, Review, User
+from review.ops.datagen import SUBMITTER, generate
 
 NOW = datetime(2026, 3, 1, 12, 0, 0)
 
@@ -19,7 +20,7 @@ NOW = datetime(2026, 3, 1, 12, 0, 0)
 @pytest.fixture
 def cli(app):
     runner = app.test_cli_runner()
-    return lambda *args: runner.invoke(args=list(args), catch_exceptions=False)
+    return lambda *args: runner.invoke(main, args=list(args), catch_exceptions=False)
 
 
 def test_generated_items_are_consistent(app, db):

@@ -15,8 +15,8 @@ import threading
 import pytest
 from sqlalchemy import create_engine, event, func, select, text
 
-from review.migrate import upgrade
-from review.models import Item, ItemEvent
+from review.core.migrate import upgrade
+from review.core.models import Item, ItemEvent
 from tests.conftest import PG_URL, _create_pg_database, _drop_pg_database, free_port, make_config
 
 ITEM = {"queue": "support", "output": "Your order ships Monday.", "confidence": 0.3}
@@ -30,9 +30,9 @@ def assert_unavailable(resp) -> None:
 
 def seed(app) -> str:
     """A queue and a submit key in the app's database; returns the raw key."""
-    from review.auth import create_api_key, create_user
-    from review.db import get_session
-    from review.queues import apply_policy, validate_policy
+    from review.core.accounts import create_api_key, create_user
+    from review.core.db import get_session
+    from review.core.queues import apply_policy, validate_policy
 
     with app.app_context():
         session = get_session()
@@ -219,7 +219,7 @@ def test_connection_killed_after_the_work_does_not_turn_the_answer_into_an_error
     replacing a committed answer)."""
     url, cut_off = throwaway_pg
     from app import create_app
-    from review.db import get_session
+    from review.core.db import get_session
 
     pg_app = create_app(make_config(url, redis_url, tmp_path))
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from review.models import ApiKey
+from review.core.models import ApiKey
 from tests.conftest import free_port
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "upstream.py"

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from review.clock import utcnow
-from review.models import Alert, Item, LearnedThreshold, PolicyChange, Queue
+from review.core.clock import utcnow
+from review.core.models import Alert, Item, LearnedThreshold, PolicyChange, Queue
 
 _ids = itertools.count()
 
@@ -33,7 +33,7 @@ def add_decided(db, queue, rows, **fields) -> None:
 
 
 def refresh(db, queue, now=None):
-    from review.learning import refresh_queue
+    from review.adaptive.learning import refresh_queue
 
     summary = refresh_queue(db, db.get(Queue, queue.id), now)
     db.expire_all()
@@ -84,7 +84,7 @@ def test_threshold_is_learned_per_version_and_every_change_audited(db, adaptive)
     refresh(db, adaptive)
     assert len(changes(db, adaptive, "learner")) == 1  # no change, no audit entry
 
-    from review.learning import routing_policy
+    from review.intake.routing import routing_policy
     assert routing_policy(db, adaptive, "v1", None).auto_approve_at == row.threshold
     assert routing_policy(db, adaptive, "v2", None).auto_approve_at is None
 
@@ -141,7 +141,7 @@ def test_breaker_trips_alerts_and_sends_everything_to_humans(db, adaptive, clien
 
 
 def test_supervisor_reset_closes_and_old_evidence_does_not_retrip(db, adaptive):
-    from review.breaker import reset_breaker
+    from review.adaptive.breaker import reset_breaker
 
     add_decided(db, adaptive, [(0.97, i % 4 == 0) for i in range(40)], audit_sampled=True,
                 decided_at=utcnow() - timedelta(minutes=5))
@@ -190,7 +190,7 @@ def test_rollout_advances_one_stage_when_evidence_holds(db, make_queue):
 
 
 def test_supervisor_sets_the_stage(db, adaptive):
-    from review.rollout import StageError, set_stage
+    from review.adaptive.rollout import StageError, set_stage
 
     assert set_stage(db, adaptive, "25%", "boss", "looks good") is True
     db.commit()
@@ -220,8 +220,8 @@ def test_confidence_shift_alert_opens_and_resolves(db, adaptive):
 
 
 def test_check_passes_are_audit_sampled_on_adaptive_queues(db, make_queue):
-    from review.checking import apply_check_result
-    from review.checks import CheckResult
+    from review.intake.checking import apply_check_result
+    from review.intake.checks import CheckResult
 
     queue = make_queue("adaptive", max_error_rate=0.02, audit_rate=1.0,
                        checker={"type": "grounding"})
@@ -246,7 +246,7 @@ def test_turning_adaptive_off_goes_back_to_live_fixed_routing(db, make_queue):
 
 
 def test_routing_history_shows_the_audited_changes(db, adaptive):
-    from review.learning import adaptive_state
+    from review.adaptive.learning import adaptive_state
 
     add_decided(db, adaptive, good_evidence(400))
     refresh(db, adaptive)

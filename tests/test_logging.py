@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from review.logging import (
+from review.core.logs import (
     JsonFormatter,
     RequestIdFilter,
     bound_request_id,
@@ -107,7 +107,7 @@ def test_text_logs_by_default_and_json_on_request(tmp_path):
 
 
 def test_request_id_is_restored_inside_rq_jobs(app, rq_worker):
-    from review.jobs import DEFAULT, enqueue, rq_queue
+    from review.core.jobs import DEFAULT, enqueue, rq_queue
 
     with app.app_context():
         with bound_request_id("trace-job"):
@@ -119,7 +119,7 @@ def test_request_id_is_restored_inside_rq_jobs(app, rq_worker):
     with app.app_context():
         from rq.job import Job
 
-        from review.jobs import get_redis
+        from review.core.jobs import get_redis
 
         results = [Job.fetch(j.id, connection=get_redis()).return_value() for j in jobs]
     assert results == ["trace-job", f"job-{jobs[1].id}"]

@@ -8,8 +8,9 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
-from review.clock import utcnow
-from review.models import Item, WebhookAttempt, WebhookDelivery
+from review.core.clock import utcnow
+from review.core.models import Item, WebhookAttempt, WebhookDelivery
+from review.core.settings import settings
 
 
 def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
@@ -115,7 +116,7 @@ def test_database_gauges_match_the_rows(app, client, db, make_queue):
 
 
 def test_metrics_token_when_configured(app, client, monkeypatch):
-    monkeypatch.setitem(app.config, "METRICS_TOKEN", "s3cret")
+    monkeypatch.setattr(settings(app), "METRICS_TOKEN", "s3cret")
     resp = client.get("/metrics")
     assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "unauthorized"
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -123,7 +124,7 @@ def test_metrics_token_when_configured(app, client, monkeypatch):
 
 
 def test_adaptive_gauges(client, db, make_queue):
-    from review.models import LearnedThreshold, Queue
+    from review.core.models import LearnedThreshold, Queue
 
     queue = make_queue("learn", max_error_rate=0.02)
     make_queue("fixed")

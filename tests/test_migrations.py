@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, inspect
 
-from review.migrate import downgrade, upgrade
-from review.models import Base
+from review.core.migrate import downgrade, upgrade
+from review.core.models import Base
 
 
 def test_upgrade_matches_models_and_downgrades(tmp_path):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from review.models import PolicyChange, Queue
-from review.queues import (
+from review.core.models import PolicyChange, Queue
+from review.core.queues import (
     PolicyError,
     apply_policy,
     export_policies,
     load_policy_file,
-    policy_for,
     validate_policy,
 )
+from review.intake.routing import policy_for
 
 
 def test_defaults_and_history(db):

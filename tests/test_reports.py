@@ -9,10 +9,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from review.clock import isoformat, utcnow
-from review.errors import ApiError
-from review.models import Queue, User
-from review.reports import DateRange, parse_range
+from review.api.errors import status_of
+from review.core.clock import isoformat, utcnow
+from review.core.errors import DomainError
+from review.core.models import Queue, User
+from review.reports.sla_report import DateRange, parse_range
 from tests.report_data import generate_week, login
 
 RATIO = 0.8
@@ -30,7 +31,7 @@ def week(request, app, make_queue, make_user, db):
     reviewers = list(db.query(User).order_by(User.name))
     data = generate_week(db, queues, reviewers, utcnow(), per_queue=300)
     if request.param == "rolled-up":
-        from review.rollups import refresh_rollups
+        from review.reports.rollups import refresh_rollups
 
         # The week's 7 closed days (6 in the hour after midnight), 5 kinds each.
         assert refresh_rollups(db, data.now, days=10) in (5 * 6, 5 * 7)
@@ -98,7 +99,7 @@ def expected_health(week, queue, now):
 
 
 def test_queue_health_matches_the_raw_items(app, week, db):
-    from review.backlog import queue_health
+    from review.reports.backlog import queue_health
 
     now = week.now
     health = queue_health(db, week.queues, now, RATIO)
@@ -163,7 +164,7 @@ def expected_sla(week, queue, span):
 
 @pytest.mark.parametrize("days_back", [7, 2])
 def test_sla_report_matches_the_raw_items(app, week, db, days_back):
-    from review.reports import sla_report_json
+    from review.reports.sla_report import sla_report_json
 
     span = DateRange(week.now.date() - timedelta(days=days_back), week.now.date())
     for queue in week.queues:
@@ -189,7 +190,7 @@ def test_sla_csv_lists_every_breach(app, week, db):
     import csv
     import io
 
-    from review.reports import sla_csv
+    from review.reports.sla_report import sla_csv
 
     queue = week.queues[0]
     span = DateRange(week.now.date() - timedelta(days=7), week.now.date())
@@ -213,16 +214,16 @@ def test_parse_range_defaults_and_refusals():
         "2026-03-03T00:00:00"
     for bad in (("2026-03-05", "2026-03-01"), ("nope", None), ("2025-01-01", "2026-01-01"),
                 (None, "0001-01-01"), ("9999-12-31", "9999-12-31")):
-        with pytest.raises(ApiError) as exc:
+        with pytest.raises(DomainError) as exc:
             parse_range(*bad, today=today)
-        assert exc.value.status == 400
+        assert status_of(exc.value) == 400
 
 
 # --- reviewer report ---------------------------------------------------------------------
 
 
 def test_reviewer_report_matches_the_raw_reviews(app, week, db):
-    from review.workload import reviewer_report
+    from review.reports.workload import reviewer_report
 
     span = DateRange(week.now.date() - timedelta(days=7), week.now.date())
     report = reviewer_report(db, week.queues, span)
@@ -257,7 +258,7 @@ def bucket(confidence):
 
 
 def test_quality_report_matches_the_raw_items(app, week, db):
-    from review.quality import quality_report
+    from review.reports.quality import quality_report
 
     span = DateRange(week.now.date() - timedelta(days=7), week.now.date())
     for queue in week.queues:
@@ -309,7 +310,7 @@ def test_quality_report_matches_the_raw_items(app, week, db):
 
 
 def test_a_new_version_is_its_own_row_from_its_first_item(app, week, db):
-    from review.quality import quality_report
+    from review.reports.quality import quality_report
 
     queue = week.queues[-1]
     span = DateRange(week.now.date() - timedelta(days=1), week.now.date())

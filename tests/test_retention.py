@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from review.clock import utcnow
-from review.models import Item, ItemEvent, Review, WebhookDelivery
+from review.cli import main
+from review.core.clock import utcnow
+from review.core.models import Item, ItemEvent, Review, WebhookDelivery
 from tests.conftest import make_config
 
 PAYLOAD = {"input": {"q": "where is my refund?"}, "context": ["Refunds take 5 days."],
@@ -65,7 +66,7 @@ def test_cli_purges_old_payloads_and_keeps_the_audit_summary(app, db, items):
         for name, i in items.items()}
     db.rollback()
 
-    result = app.test_cli_runner().invoke(args=["retention", "run", "--days", "30"])
+    result = app.test_cli_runner().invoke(main, args=["retention", "run", "--days", "30"])
     assert result.exit_code == 0, result.output
     assert "purged 2 item(s)" in result.output
     db.expire_all()
@@ -97,12 +98,12 @@ def test_cli_purges_old_payloads_and_keeps_the_audit_summary(app, db, items):
     assert owed.payload["item"]["output"] == "owed upstream"
 
     # Idempotent: a second run finds nothing more.
-    again = app.test_cli_runner().invoke(args=["retention", "run", "--days", "30"])
+    again = app.test_cli_runner().invoke(main, args=["retention", "run", "--days", "30"])
     assert "purged 0 item(s)" in again.output
 
 
 def test_purged_item_still_polls_with_its_decision(client, app, items):
-    app.test_cli_runner().invoke(args=["retention", "run", "--days", "30"])
+    app.test_cli_runner().invoke(main, args=["retention", "run", "--days", "30"])
 
     body = client.get(f"/api/v1/items/{items['old']}?history=1",
                       headers=_admin(app)).get_json()
@@ -112,7 +113,7 @@ def test_purged_item_still_polls_with_its_decision(client, app, items):
 
 
 def test_retention_off_purges_nothing(app, db, items):
-    result = app.test_cli_runner().invoke(args=["retention", "run"])  # RETENTION_DAYS=0
+    result = app.test_cli_runner().invoke(main, args=["retention", "run"])  # RETENTION_DAYS=0
     assert "retention is off" in result.output
     assert db.scalar(select(Item).where(Item.purged_at.is_not(None))) is None
 
@@ -122,7 +123,7 @@ def test_periodic_job_purges_with_the_configured_days(app, db, items):
     from rq import SimpleWorker
 
     from app import create_app
-    from review.jobs import DEFAULT, get_redis, rq_queue
+    from review.core.jobs import DEFAULT, get_redis, rq_queue
     from workers import set_app
 
     cfg = app.config
@@ -141,8 +142,8 @@ def test_periodic_job_purges_with_the_configured_days(app, db, items):
 
 
 def _admin(app) -> dict[str, str]:
-    from review.auth import create_api_key
-    from review.db import get_session
+    from review.core.accounts import create_api_key
+    from review.core.db import get_session
 
     with app.app_context():
         session = get_session()

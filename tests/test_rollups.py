@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from sqlalchemy import insert, select, update
 
-from review.clock import utcnow
-from review.models import Item, ReportRollup, ReportRollupDay
-from review.reports import DateRange
-from review.rollups import KINDS, closed_until, live_rows, refresh_rollups
+from review.cli import main
+from review.core.clock import utcnow
+from review.core.models import Item, ReportRollup, ReportRollupDay
+from review.reports.rollups import KINDS, closed_until, live_rows, refresh_rollups
+from review.reports.sla_report import DateRange
 
 
 def add_decided(db, queue, created, decided, item_id):
@@ -24,7 +26,7 @@ def add_decided(db, queue, created, decided, item_id):
 
 
 def test_closed_days_come_from_the_rollup_and_today_is_live(app, db, make_queue):
-    from review.reports import sla_report
+    from review.reports.sla_report import sla_report
 
     queue = make_queue("rq")
     now = utcnow()
@@ -51,12 +53,13 @@ def test_cli_rolls_up_and_rebuilds(app, db, make_queue):
     queue = make_queue("cq")
     add_decided(db, queue, utcnow() - timedelta(days=3), utcnow() - timedelta(days=3), "c1")
     runner = CliRunner()
-    result = runner.invoke(app.cli, ["reports", "rollup", "--days", "5"])
+    info = ScriptInfo(create_app=lambda: app)
+    result = runner.invoke(main, obj=info, args=["reports", "rollup", "--days", "5"])
     assert result.exit_code == 0, result.output
     days = db.scalars(select(ReportRollupDay.day).where(ReportRollupDay.kind == "decided"))
     assert len(set(days)) >= 3
-    again = runner.invoke(app.cli, ["reports", "rollup", "--days", "5"])
+    again = runner.invoke(main, obj=info, args=["reports", "rollup", "--days", "5"])
     assert "rolled up 0 kind-days" in again.output
-    rebuilt = runner.invoke(app.cli, ["reports", "rollup", "--days", "5", "--rebuild"])
+    rebuilt = runner.invoke(main, obj=info, args=["reports", "rollup", "--days", "5", "--rebuild"])
     assert "rolled up 0 kind-days" not in rebuilt.output
     assert db.scalar(select(ReportRollup.n).where(ReportRollup.kind == "decided")) == 1

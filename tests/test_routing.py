@@ -7,7 +7,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from review.routing import Policy, audit_sampled, route_item
+from review.intake.routing import Policy, audit_sampled, route_item
 
 POLICY = Policy(auto_approve_at=0.9, review_below=0.6, audit_rate=0.0,
                 blocked_phrases=["fraudulent claim"], max_output_chars=50)
@@ -47,7 +47,7 @@ def test_audit_rate_bounds():
     assert 0.08 < share < 0.12
 
 
-# --- adaptive queues (review/learning.py hands the router its learned threshold) ---------
+# --- adaptive queues (review/adaptive/learning.py hands the router its learned threshold) ---------
 ADAPTIVE = Policy(auto_approve_at=0.93, review_below=0.6, audit_rate=0.0, adaptive=True)
 
 

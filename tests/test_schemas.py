@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from review.schemas import BATCH_IN, DECISION_IN, ITEM_IN, validation_errors
+from review.intake.schemas import BATCH_IN, DECISION_IN, ITEM_IN, validation_errors
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10, 300),
                     st.floats(-2, 2, allow_nan=False), st.text(max_size=5),

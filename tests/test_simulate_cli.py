@@ -1,5 +1,5 @@
-"""`review simulate`: the CLI's figures against review.simulation.simulate run directly, on the
-example data (docs/examples/labelled.csv) and on files that should be refused cleanly."""
+"""`review simulate`: the CLI's figures against review.adaptive.simulation.simulate run directly,
+on the example data (docs/examples/labelled.csv) and on files that should be refused cleanly."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from review.simulation import AdaptivePolicy, FixedPolicy, load_labelled, simulate
+from review.adaptive.simulation import AdaptivePolicy, FixedPolicy, load_labelled, simulate
+from review.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "labelled.csv"
@@ -27,7 +28,7 @@ def cli(app):
     runner = app.test_cli_runner()
 
     def invoke(*args: str):
-        return runner.invoke(args=["simulate", *args], catch_exceptions=False)
+        return runner.invoke(main, args=["simulate", *args], catch_exceptions=False)
 
     return invoke
 

@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from review.clock import utcnow
-from review.models import Alert, Item, ItemEvent, WebhookDelivery
+from review.core.clock import utcnow
+from review.core.models import Alert, Item, ItemEvent, WebhookDelivery
+from review.core.settings import settings
 from tests.test_webhooks import receiver_verifies
 
 
@@ -34,8 +35,8 @@ def load(db, item_id: str) -> Item:
 
 
 def tick_at(app, now):
-    from review.db import get_session
-    from review.sla import tick
+    from review.core.db import get_session
+    from review.ops.sla_clock import tick
 
     with app.app_context():
         return tick(get_session(), now)
@@ -52,10 +53,10 @@ def kinds(db, model, **where) -> list[str]:
 def test_at_risk_then_breached_each_alerted_once(app, client, auth, db, http_receiver,
                                                  rq_worker, monkeypatch):
     receiver = http_receiver()
-    monkeypatch.setitem(app.config, "ALERT_WEBHOOK_URL", receiver.url)
-    monkeypatch.setitem(app.config, "WEBHOOK_SECRET", "whsec_alerts")
+    monkeypatch.setattr(settings(app), "ALERT_WEBHOOK_URL", receiver.url)
+    monkeypatch.setattr(settings(app), "WEBHOOK_SECRET", "whsec_alerts")
     # The alert URL is the operator's own configuration: not subject to the SSRF guard.
-    monkeypatch.setitem(app.config, "ALLOWED_CALLBACK_HOSTS", [])
+    monkeypatch.setattr(settings(app), "ALLOWED_CALLBACK_HOSTS", [])
     item_id = submit(client, auth)
     created = load(db, item_id).created_at
     assert load(db, item_id).due_at == created + timedelta(seconds=100)
@@ -110,8 +111,8 @@ def test_no_alert_url_still_opens_the_alert(app, client, auth, db):
 
 
 def test_decided_items_are_left_alone_and_their_alerts_resolve(app, client, auth, db):
-    from review.db import get_session
-    from review.decisions import record_decision
+    from review.core.db import get_session
+    from review.human.decisions import record_decision
 
     item_id = submit(client, auth)
     other = submit(client, auth, output="Bye.")
@@ -178,8 +179,8 @@ def test_concurrent_ticks_alert_once(app, client, auth, db):
 
 
 def test_periodic_jobs_are_enqueued_once_per_slot(app, rq_worker):
-    from review.jobs import get_redis
-    from review.schedule import PERIODIC_JOBS, enqueue_due
+    from review.core.jobs import get_redis
+    from review.ops.schedule import PERIODIC_JOBS, enqueue_due
 
     names = sorted(job.name for job in PERIODIC_JOBS)
     assert {"sla", "sweep"} <= set(names)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from review.routing import Policy, route_item
-from review.validation import output_text, validate_output
+from review.intake.routing import Policy, route_item
+from review.intake.validation import output_text, validate_output
 
 ANSWER_SCHEMA = {
     "type": "object",

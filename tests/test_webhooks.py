@@ -15,8 +15,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from review.clock import utcnow
-from review.models import ApiKey, WebhookAttempt, WebhookDelivery
+from review.core.clock import utcnow
+from review.core.models import ApiKey, WebhookAttempt, WebhookDelivery
+from review.core.settings import settings
 from tests.conftest import free_port
 
 
@@ -112,7 +113,7 @@ def test_a_checker_decision_reaches_the_queue_webhook(client, auth, db, make_que
 
 def test_receiver_down_then_up_is_retried_through_rqs_scheduler(
         app, client, auth, db, http_receiver, rq_worker, monkeypatch):
-    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_BASE", 0.5)
+    monkeypatch.setattr(settings(app), "WEBHOOK_RETRY_BASE", 0.5)
     port = free_port()  # nothing listens here yet: the receiver is down
     item = submit(client, auth, callback_url=f"http://127.0.0.1:{port}/hook")
 
@@ -124,8 +125,8 @@ def test_receiver_down_then_up_is_retried_through_rqs_scheduler(
     [failed] = attempts_of(db, delivery.id)
     assert failed.status_code is None and "ConnectionError" in failed.error
     # The retry waits in RQ's scheduled registry, between half and all of the base delay.
-    from review.jobs import WEBHOOKS, rq_queue
-    from review.webhook_delivery import delivery_job_id
+    from review.core.jobs import WEBHOOKS, rq_queue
+    from review.webhooks.delivery import delivery_job_id
 
     with app.app_context():
         scheduled = rq_queue(WEBHOOKS).scheduled_job_registry.get_job_ids()
@@ -150,13 +151,13 @@ def test_sweeper_re_enqueues_a_due_retry_whose_job_was_lost(app, client, auth, d
                                                             monkeypatch):
     from rq.job import Job
 
-    from review.db import get_session
-    from review.jobs import get_redis
-    from review.sweeper import sweep
-    from review.webhook_delivery import delivery_job_id
+    from review.core.db import get_session
+    from review.core.jobs import get_redis
+    from review.ops.sweeper import sweep
+    from review.webhooks.delivery import delivery_job_id
 
     # A retry 2-4 s out: long enough that "not due yet" holds on a loaded machine.
-    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_BASE", 4.0)
+    monkeypatch.setattr(settings(app), "WEBHOOK_RETRY_BASE", 4.0)
     receiver = http_receiver(lambda _r: (503, {}))
     item = submit(client, auth, callback_url=receiver.url)
     rq_worker()
@@ -181,7 +182,7 @@ def test_gives_up_after_the_retry_window(app, client, auth, db, http_receiver, r
     receiver = http_receiver(lambda _r: (500, {}))
     item = submit(client, auth, callback_url=receiver.url)
     delivery = delivery_of(db, item["id"])
-    delivery.created_at = utcnow() - timedelta(seconds=app.config["WEBHOOK_RETRY_WINDOW"] + 1)
+    delivery.created_at = utcnow() - timedelta(seconds=settings(app).WEBHOOK_RETRY_WINDOW + 1)
     db.commit()
     rq_worker()
     delivery = delivery_of(db, item["id"])
@@ -195,7 +196,7 @@ def test_ssrf_guard_refuses_private_targets_at_delivery_time(app, client, auth, 
     receiver = http_receiver()
     make_queue("hooks", audit_rate=0.0, webhook_url=receiver.url)
     item = submit(client, auth)
-    monkeypatch.setitem(app.config, "ALLOWED_CALLBACK_HOSTS", [])  # loopback not allowed
+    monkeypatch.setattr(settings(app), "ALLOWED_CALLBACK_HOSTS", [])  # loopback not allowed
     rq_worker()
     assert receiver.requests == []
     delivery = delivery_of(db, item["id"])
@@ -233,7 +234,7 @@ def test_signing_secret_is_the_newest_live_key_then_the_instance_secret(
     for key in db.scalars(select(ApiKey).where(ApiKey.name == "gone")):
         key.revoked_at = utcnow()
     db.commit()
-    monkeypatch.setitem(app.config, "WEBHOOK_SECRET", "whsec_instance")
+    monkeypatch.setattr(settings(app), "WEBHOOK_SECRET", "whsec_instance")
     rq_worker()
     request = receiver.requests[1]
     assert request.headers["X-Review-Signer"] == "instance"
@@ -242,8 +243,8 @@ def test_signing_secret_is_the_newest_live_key_then_the_instance_secret(
 
 
 def test_an_attempt_is_sent_once_even_when_two_jobs_race(app, client, auth, db, http_receiver):
-    from review.db import get_session
-    from review.webhook_delivery import deliver
+    from review.core.db import get_session
+    from review.webhooks.delivery import deliver
 
     release = threading.Event()
 
@@ -274,12 +275,12 @@ def test_an_attempt_is_sent_once_even_when_two_jobs_race(app, client, auth, db, 
 
 
 def test_retry_delay_doubles_with_jitter_and_a_cap(app):
-    from review.webhook_delivery import retry_delay
+    from review.webhooks.delivery import retry_delay
 
     rng = random.Random(7)
     with app.app_context():
-        base = app.config["WEBHOOK_RETRY_BASE"]
-        cap = app.config["WEBHOOK_RETRY_MAX_DELAY"]
+        base = settings(app).WEBHOOK_RETRY_BASE
+        cap = settings(app).WEBHOOK_RETRY_MAX_DELAY
         for attempt in range(1, 30):
             ceiling = min(base * 2 ** (attempt - 1), cap)
             delays = {retry_delay(attempt, rng) for _ in range(20)}
@@ -339,7 +340,7 @@ def test_admin_page_lists_deliveries_and_resends_with_csrf(app, client, auth, ma
                                                            http_receiver, rq_worker):
     # No `db` fixture here: its app context would share `g` (and Flask-WTF's
     # cached CSRF token) across the browser's requests.
-    from review.db import get_session
+    from review.core.db import get_session
 
     def delivery() -> WebhookDelivery:
         with app.app_context():

@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 
 from flask import Flask
 
+from review.core.logs import job_log_context
+from review.factory import create_app
+
 T = TypeVar("T")
 
 _state: dict[str, Any] = {}
@@ -25,8 +28,6 @@ def set_app(app: Flask) -> None:
 def job_app() -> Flask:
     app = _state.get("app")
     if app is None:
-        from app import create_app
-
         app = create_app()
         set_app(app)
     if _state.get("pid") != os.getpid():
@@ -38,7 +39,5 @@ def job_app() -> Flask:
 
 
 def in_app(func: Callable[..., T], *args: Any) -> T:
-    from review.logging import job_log_context
-
     with job_app().app_context(), job_log_context():
         return func(*args)

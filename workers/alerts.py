@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+from review.alerts.rules import evaluate_alerts
+from review.core.db import get_session
+from review.core.liveness import record_heartbeat
 from workers import in_app
 
 
 def evaluate() -> dict:
-    from dataclasses import asdict
-
-    from review.alerts import evaluate_alerts
-    from review.db import get_session
-    from review.liveness import record_heartbeat
-
     def run() -> dict:
         record_heartbeat()
         return asdict(evaluate_alerts(get_session()))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from review.core.db import get_session
+from review.intake.checking import run_item_check
 from workers import in_app
 
 
 def run_check(item_id: str) -> str:
-    from review.checking import run_item_check
-    from review.db import get_session
-
     return in_app(lambda: run_item_check(get_session(), item_id))

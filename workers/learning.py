@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from review.adaptive.learning import refresh_all
+from review.core.db import get_session
 from workers import in_app
 
 
 def refresh() -> list[dict]:
-    from review.db import get_session
-    from review.learning import refresh_all
-
     return in_app(lambda: refresh_all(get_session()))

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+from review.core.clock import utcnow
+from review.core.db import get_session
+from review.core.settings import settings
+from review.ops.retention import purge_payloads
 from workers import in_app
 
 
 def purge() -> int:
-    from flask import current_app
-
-    from review.clock import utcnow
-    from review.db import get_session
-    from review.retention import purge_payloads
-
     def _run() -> int:
-        days = int(current_app.config["RETENTION_DAYS"])
+        days = int(settings().RETENTION_DAYS)
         return purge_payloads(get_session(), utcnow(), days).purged
 
     return in_app(_run)

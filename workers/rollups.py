@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from review.core.db import get_session
+from review.reports.rollups import refresh_rollups
 from workers import in_app
 
 
 def refresh() -> int:
-    from review.db import get_session
-    from review.rollups import refresh_rollups
-
     return in_app(lambda: refresh_rollups(get_session()))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+from review.core.db import get_session
+from review.ops.sla_clock import tick as run_tick
 from workers import in_app
 
 
 def tick() -> dict:
-    from dataclasses import asdict
-
-    from review.db import get_session
-    from review.sla import tick as run_tick
-
     return in_app(lambda: asdict(run_tick(get_session())))

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import request
 
-from review.errors import ApiError
+from review.api.errors import ApiError
 
 MAX_DEPTH = 32
 

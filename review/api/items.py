@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 
 from review.api import bp
 from review.api.body import json_object
-from review.auth import current_key, require_key
-from review.clock import utcnow
-from review.db import get_session
-from review.errors import ApiError
-from review.events import item_history
-from review.ingest import submit_batch, submit_item
-from review.items import get_item_for_key, item_to_dict, list_decisions
-from review.membership import reviewable_item
-from review.metrics import observe_ingest
-from review.ratelimit import enforce
-from review.review_view import history_for
-from review.schemas import BATCH_IN, validation_errors
+from review.api.errors import ApiError, batch_entry
+from review.api.keys import current_key, require_key
+from review.core.clock import utcnow
+from review.core.db import get_session
+from review.core.events import item_history
+from review.core.items import get_item_for_key, item_to_dict, list_decisions
+from review.core.ratelimit import enforce
+from review.core.settings import settings
+from review.human.item_page import history_for
+from review.human.members import reviewable_item
+from review.intake.ingest import submit_batch, submit_item
+from review.intake.schemas import BATCH_IN, validation_errors
+from review.ops.metrics import observe_ingest
 
 
 def _owner() -> str | None:
@@ -30,7 +31,7 @@ def _owner() -> str | None:
 
 def _limit_ingest(cost_window: int = 60) -> None:
     key = current_key()
-    enforce(f"ingest:{key.id}", current_app.config["INGEST_RATE_LIMIT"], cost_window)
+    enforce(f"ingest:{key.id}", settings().INGEST_RATE_LIMIT, cost_window)
 
 
 @bp.post("/items")
@@ -54,6 +55,7 @@ def create_items_batch():
     with observe_ingest("batch") as observed:
         results = submit_batch(get_session(), body["items"], current_key().name)
         observed.batch(body["items"], results)
+    results = [batch_entry(r) for r in results]
     summary = {kind: sum(r["result"] == kind for r in results)
                for kind in ("created", "replayed", "error")}
     return jsonify({"results": results, "summary": summary}), 200
@@ -94,7 +96,7 @@ def decisions_feed():
         raise ApiError(400, "bad_limit", "limit must be an integer in [1, 1000].") from exc
     if not 1 <= limit <= 1000:
         raise ApiError(400, "bad_limit", "limit must be an integer in [1, 1000].")
-    settle = timedelta(seconds=float(current_app.config["FEED_SETTLE_SECONDS"]))
+    settle = timedelta(seconds=float(settings().FEED_SETTLE_SECONDS))
     page = list_decisions(get_session(), queue_slug=request.args.get("queue") or None,
                           after=request.args.get("after") or None, limit=limit,
                           owner=_owner(), settled_before=utcnow() - settle)

@@ -11,7 +11,7 @@ from typing import Any
 from flask import jsonify
 
 from review.api import bp
-from review.schemas import BATCH_IN, DECISION_IN, ITEM_IN
+from review.intake.schemas import BATCH_IN, DECISION_IN, ITEM_IN
 
 ERROR = {
     "type": "object",

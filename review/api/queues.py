@@ -12,21 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, request
-from sqlalchemy import select
 
-from review.adaptive import ROLLOUT_STAGES
+from review.adaptive.breaker import reset_breaker
+from review.adaptive.learning import queue_state
+from review.adaptive.rollout import StageError, set_stage
+from review.adaptive.thresholds import ROLLOUT_STAGES
 from review.api import bp
 from review.api.body import json_object
+from review.api.errors import ApiError
+from review.api.keys import current_key, require_key
 from review.api.openapi import COMPONENTS, PATHS, json_content, operation, path_param, ref
-from review.auth import current_key, require_key
-from review.breaker import reset_breaker
-from review.db import get_session
-from review.errors import ApiError
-from review.learning import queue_state
-from review.membership import can_supervise, reviewable_queue
-from review.models import Queue
-from review.rollout import StageError, set_stage
-from review.schemas import validation_errors
+from review.core.db import get_session
+from review.core.models import Queue
+from review.core.queues import queue_by_slug
+from review.human.members import can_supervise, reviewable_queue
+from review.intake.schemas import validation_errors
 
 NOTE = {"type": "string", "maxLength": 2000, "description": "Why; kept in the audit trail."}
 ROLLOUT_IN: dict[str, Any] = {"type": "object", "additionalProperties": False,
@@ -40,7 +40,7 @@ BREAKER_RESET_IN: dict[str, Any] = {"type": "object", "additionalProperties": Fa
 def _queue(slug: str, *, change: bool) -> Queue:
     session, key = get_session(), current_key()
     if key.scope == "admin":
-        queue = session.scalar(select(Queue).where(Queue.slug == slug))
+        queue = queue_by_slug(session, slug)
         if queue is None:
             raise ApiError(404, "queue_not_found", f"No queue {slug!r}.")
         return queue

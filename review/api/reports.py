@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, request, stream_with_context
+from flask import Response, jsonify, request, stream_with_context
 
-from review.alerts import visible_alerts
+from review.alerts.rules import visible_alerts
 from review.api import bp
+from review.api.errors import ApiError
+from review.api.keys import require_key
 from review.api.openapi import PATHS, json_content, operation, query_param
-from review.auth import require_key
-from review.backlog import queue_health
-from review.clock import isoformat, utcnow
-from review.db import get_session
-from review.errors import ApiError
-from review.quality import quality_report
-from review.reports import parse_range, sla_csv, sla_report_json
-from review.supervision import supervised_queue, supervised_queues
-from review.workload import reviewer_report
+from review.core.access import supervised_queue, supervised_queues
+from review.core.clock import isoformat, utcnow
+from review.core.db import get_session
+from review.core.settings import settings
+from review.reports.backlog import queue_health
+from review.reports.quality import quality_report
+from review.reports.sla_report import parse_range, sla_csv, sla_report_json
+from review.reports.workload import reviewer_report
 
 
 def _queue():  # noqa: ANN202 - a Queue
@@ -39,7 +40,7 @@ def report_dashboard():
     session = get_session()
     queues = supervised_queues(session, None)
     now = utcnow()
-    health = queue_health(session, queues, now, float(current_app.config["AT_RISK_RATIO"]))
+    health = queue_health(session, queues, now, float(settings().AT_RISK_RATIO))
     return jsonify({"as_of": isoformat(now), "queues": [h.to_dict() for h in health],
                     "alerts": visible_alerts(session, [q.id for q in queues])})
 

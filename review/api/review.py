@@ -1,7 +1,7 @@
 """The reviewer API: claim, decide, release, extend, escalate.
 
 Authorised by a review-scope key; the key's user is the reviewer, and every
-route checks that user's queue membership (review/membership.py).
+route checks that user's queue membership (review/human/members.py).
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from flask import jsonify
 
 from review.api import bp
 from review.api.body import json_object
+from review.api.errors import ApiError
+from review.api.keys import current_key, require_key
 from review.api.openapi import COMPONENTS, PATHS, json_content, operation, path_param, ref
-from review.assign import Claim, claim_next, escalate, extend_lease, release
-from review.auth import current_key, require_key
-from review.db import get_session
-from review.errors import ApiError
-from review.items import item_to_dict
-from review.membership import reviewable_item, reviewable_queue
-from review.models import User
-from review.reviewing import Verdict, decide_as_reviewer
-from review.schemas import DECISION_IN, validation_errors
+from review.core.db import get_session
+from review.core.items import item_to_dict
+from review.core.models import User
+from review.human.claims import Claim, claim_next, escalate, extend_lease, release
+from review.human.members import reviewable_item, reviewable_queue
+from review.human.verdicts import Verdict, decide_as_reviewer
+from review.intake.schemas import DECISION_IN, validation_errors
 
 LEASE_TOKEN = {"type": "string", "minLength": 1, "maxLength": 64,
                "description": "The token the claim answered with."}

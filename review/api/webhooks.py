@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from review.api import bp
+from review.api.errors import ApiError
+from review.api.keys import require_key
 from review.api.openapi import (
     PATHS,
     json_content,
@@ -12,10 +14,8 @@ from review.api.openapi import (
     path_param,
     query_param,
 )
-from review.auth import require_key
-from review.db import get_session
-from review.errors import ApiError
-from review.webhook_delivery import (
+from review.core.db import get_session
+from review.webhooks.delivery import (
     DELIVERY_STATUSES,
     delivery_attempts,
     delivery_to_dict,

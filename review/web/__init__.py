@@ -6,8 +6,8 @@ from flask import Flask, Response
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
-from review.db import get_session
-from review.models import User
+from review.core.db import get_session
+from review.core.models import User
 
 login_manager = LoginManager()
 csrf = CSRFProtect()

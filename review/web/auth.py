@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -18,11 +17,12 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from review.auth import verify_password
-from review.db import get_session
-from review.errors import ApiError
-from review.models import User
-from review.ratelimit import enforce, reset
+from review.core.accounts import verify_password
+from review.core.db import get_session
+from review.core.errors import RateLimited
+from review.core.models import User
+from review.core.ratelimit import enforce, reset
+from review.core.settings import settings
 
 bp = Blueprint("auth", __name__)
 
@@ -44,10 +44,11 @@ def login():
     if form.validate_on_submit():
         bucket = f"login:{request.remote_addr}:{form.name.data.lower()}"
         try:
-            enforce(bucket, current_app.config["LOGIN_RATE_LIMIT"], LOGIN_WINDOW)
-        except ApiError as exc:
+            enforce(bucket, settings().LOGIN_RATE_LIMIT, LOGIN_WINDOW)
+        except RateLimited as exc:
             flash("Too many login attempts. Try again in a few minutes.", "error")
-            return render_template("auth/login.html", form=form), 429, exc.headers
+            return (render_template("auth/login.html", form=form), 429,
+                    {"Retry-After": str(exc.retry_after)})
         db = get_session()
         user = db.scalar(select(User).where(User.name == form.name.data))
         if user is not None and user.active and verify_password(user, form.password.data):

@@ -2,7 +2,7 @@
 
 Thin views: parse the query string, call one report function, render or
 export. Supervisors see the queues they are members of, admins all queues
-(review/supervision.py); anyone else gets 403.
+(review/core/access.py); anyone else gets 403.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     jsonify,
     render_template,
     request,
@@ -23,15 +22,22 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from review import charts
-from review.alerts import visible_alerts
-from review.backlog import queue_health
-from review.clock import isoformat, utcnow
-from review.db import get_session
-from review.quality import quality_report
-from review.reports import DateRange, parse_range, sla_csv, sla_report, sla_report_json
-from review.supervision import supervised_queue, supervised_queues
-from review.workload import reviewer_report
+from review.alerts.rules import visible_alerts
+from review.core.access import supervised_queue, supervised_queues
+from review.core.clock import isoformat, utcnow
+from review.core.db import get_session
+from review.core.settings import settings
+from review.reports import charts
+from review.reports.backlog import queue_health
+from review.reports.quality import quality_report
+from review.reports.sla_report import (
+    DateRange,
+    parse_range,
+    sla_csv,
+    sla_report,
+    sla_report_json,
+)
+from review.reports.workload import reviewer_report
 
 bp = Blueprint("supervise", __name__, url_prefix="/supervise")
 
@@ -64,7 +70,7 @@ def dashboard():
     session = get_session()
     queues = supervised_queues(session, current_user.user)
     now = utcnow()
-    health = queue_health(session, queues, now, float(current_app.config["AT_RISK_RATIO"]))
+    health = queue_health(session, queues, now, float(settings().AT_RISK_RATIO))
     alerts = visible_alerts(session, [q.id for q in queues])
     if request.args.get("format") == "json":
         return jsonify({"as_of": isoformat(now), "queues": [h.to_dict() for h in health],

@@ -11,7 +11,7 @@ from flask import Blueprint, render_template, request
 from markupsafe import Markup, escape
 
 from review.api.openapi import document
-from review.apidocs import build_docs
+from review.web.apidocs import build_docs
 
 bp = Blueprint("docs", __name__)
 

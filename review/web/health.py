@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from review.db import get_engine
-from review.jobs import get_redis
+from review.core.db import get_engine
+from review.core.jobs import get_redis
 
 bp = Blueprint("health", __name__)
 

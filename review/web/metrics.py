@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from review.db import get_session
-from review.errors import ApiError
-from review.metrics import CONTENT_TYPE, render_metrics
+from review.api.errors import ApiError
+from review.core.db import get_session
+from review.core.settings import settings
+from review.ops.metrics import CONTENT_TYPE, render_metrics
 
 bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
 def metrics():
-    token = current_app.config.get("METRICS_TOKEN")
+    token = settings().METRICS_TOKEN
     if token:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(sent, token):

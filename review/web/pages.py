@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 
-from review.db import get_session
-from review.overview import queue_overview
+from review.core.db import get_session
+from review.reports.overview import queue_overview
 
 bp = Blueprint("pages", __name__)
 

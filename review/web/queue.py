@@ -2,7 +2,7 @@
 plus the supervisor's item tools (assign, bulk release, bulk reassign), queue
 membership and adaptive routing (rollout stage, breaker reset).
 
-Every route loads its queue or item through review/membership.py, so a user
+Every route loads its queue or item through review/human/members.py, so a user
 who is not a member of the queue gets 404/403 whatever URL they type. After a
 decision, skip or escalation the next item is claimed at once: the reviewer
 stays on the keyboard.
@@ -18,8 +18,16 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from review.adaptive import ROLLOUT_STAGES
-from review.assign import (
+from review.adaptive.breaker import reset_breaker
+from review.adaptive.learning import adaptive_state
+from review.adaptive.rollout import StageError, set_stage
+from review.adaptive.thresholds import ROLLOUT_STAGES
+from review.api.errors import status_of
+from review.core.clock import isoformat
+from review.core.db import get_session
+from review.core.errors import Conflict, DomainError
+from review.core.models import Queue, User
+from review.human.claims import (
     assign,
     bulk_reassign,
     bulk_release,
@@ -28,12 +36,8 @@ from review.assign import (
     extend_lease,
     release,
 )
-from review.breaker import reset_breaker
-from review.clock import isoformat
-from review.db import get_session
-from review.errors import ApiError
-from review.learning import adaptive_state
-from review.membership import (
+from review.human.item_page import manage_page, queue_summary, review_page
+from review.human.members import (
     parse_tags,
     remove_member,
     reviewable_item,
@@ -41,10 +45,7 @@ from review.membership import (
     set_member,
     supervised_queue,
 )
-from review.models import Queue, User
-from review.review_view import manage_page, queue_summary, review_page
-from review.reviewing import Verdict, decide_as_reviewer, parse_edited_output
-from review.rollout import StageError, set_stage
+from review.human.verdicts import Verdict, decide_as_reviewer, parse_edited_output
 
 bp = Blueprint("queue", __name__)
 
@@ -56,8 +57,8 @@ def _or_abort(func: Callable[..., T], *args: Any) -> T:
     """Run a lookup; its 403/404 becomes the HTML error page."""
     try:
         return func(*args)
-    except ApiError as exc:
-        abort(exc.status)
+    except DomainError as exc:
+        abort(status_of(exc))
 
 
 def _me() -> User:
@@ -112,9 +113,9 @@ def decide(item_id: str):
     try:
         result = decide_as_reviewer(session, item_id, _me(), request.form.get("lease_token"),
                                     _verdict_from_form(item_id))
-    except ApiError as exc:
+    except DomainError as exc:
         flash(exc.message, "error")
-        if exc.status == 409:  # the item is gone from this reviewer: carry on with the queue
+        if isinstance(exc, Conflict):  # the item is gone from this reviewer: on with the queue
             return redirect(url_for("queue.queue_page", slug=queue.slug))
         return redirect(url_for("queue.item_page", item_id=item_id))
     if result.escalated:
@@ -132,7 +133,7 @@ def _lease_action(item_id: str, action: Callable[..., Any], message: str, *args:
     queue = item.queue
     try:
         action(session, _me(), item, request.form.get("lease_token", ""), *args)
-    except ApiError as exc:
+    except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("queue.queue_page", slug=queue.slug))
     flash(message.format(item_id=item_id), "info")
@@ -238,7 +239,7 @@ def manage_items(slug: str):
             flash(f"Assigned {len(done)} of {len(ids)} selected items to {who}.", "info")
         else:
             abort(400)
-    except ApiError as exc:
+    except DomainError as exc:
         flash(exc.message, "error")
     return redirect(url_for("queue.manage", slug=slug))
 
@@ -252,7 +253,7 @@ def assign_item(item_id: str):
     try:
         assign(session, _me(), item, _user_named(request.form.get("reviewer", "")))
         flash(f"Assignment of {item_id} saved.", "info")
-    except ApiError as exc:
+    except DomainError as exc:
         flash(exc.message, "error")
     return redirect(url_for("queue.item_page", item_id=item_id))
 
@@ -265,7 +266,7 @@ def add_member(slug: str):
     try:
         set_member(get_session(), _me(), queue, name, parse_tags(request.form.get("tags", "")))
         flash(f"{name} is a member of {queue.slug}.", "info")
-    except ApiError as exc:
+    except DomainError as exc:
         flash(exc.message, "error")
     return redirect(url_for("queue.manage", slug=slug))
 

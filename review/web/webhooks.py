@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from review.db import get_session
-from review.errors import ApiError
-from review.webhook_delivery import DELIVERY_STATUSES, list_deliveries, resend
+from review.api.errors import status_of
+from review.core.db import get_session
+from review.core.errors import DomainError
+from review.webhooks.delivery import DELIVERY_STATUSES, list_deliveries, resend
 
 bp = Blueprint("webhooks_admin", __name__, url_prefix="/admin/webhooks")
 
@@ -36,7 +37,7 @@ def resend_delivery(delivery_id: int):
     _require_admin()
     try:
         resend(get_session(), delivery_id)
-    except ApiError as exc:
-        abort(exc.status)
+    except DomainError as exc:
+        abort(status_of(exc))
     flash(f"Delivery {delivery_id} queued to be sent again.", "info")
     return redirect(url_for("webhooks_admin.deliveries", status=request.args.get("status")))

@@ -8,7 +8,8 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from review.models import Item, ItemEvent
+from review.core.models import Item, ItemEvent
+from review.core.settings import settings
 
 
 def submit(client, auth, **fields):
@@ -85,7 +86,7 @@ def test_audit_sampling_is_deterministic_and_near_rate(client, auth, make_queue)
     sampled = [i for i in items if i["route"]["audit_sampled"]]
     assert all(i["status"] == "pending" for i in sampled)
     assert 30 <= len(sampled) <= 90
-    from review.routing import audit_sampled
+    from review.intake.routing import audit_sampled
     assert all(audit_sampled(i["id"], 0.3) == i["route"]["audit_sampled"] for i in items)
 
 
@@ -186,7 +187,7 @@ def test_malformed_bodies_get_clear_errors(client, auth, db, data, content_type,
 
 
 def test_oversize_body_gets_413(client, auth, app):
-    big = b'{"queue":"support","output":"' + b"x" * (app.config["MAX_CONTENT_LENGTH"] + 10) + b'"}'
+    big = b'{"queue":"support","output":"' + b"x" * (settings(app).MAX_CONTENT_LENGTH + 10) + b'"}'
     resp = client.post("/api/v1/items", data=big,
                        headers={**auth, "Content-Type": "application/json"})
     assert resp.status_code == 413
@@ -198,8 +199,8 @@ def test_auth_errors(client, make_key, db):
     assert client.post("/api/v1/items", json=body).status_code == 401
     bad = client.post("/api/v1/items", json=body, headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.get_json()["error"]["code"] == "invalid_key"
-    from review.auth import create_user
-    from review.models import ApiKey, User
+    from review.core.accounts import create_user
+    from review.core.models import ApiKey, User
     user = create_user(db, "rita", "long password", "reviewer")
     db.commit()
     review_key = make_key("rita-key", "review", user)
@@ -208,7 +209,7 @@ def test_auth_errors(client, make_key, db):
     assert wrong.status_code == 403 and wrong.get_json()["error"]["code"] == "wrong_scope"
     raw = make_key("revoked", "submit")
     key = db.scalar(select(ApiKey).where(ApiKey.name == "revoked"))
-    from review.clock import utcnow
+    from review.core.clock import utcnow
     key.revoked_at = utcnow()
     db.commit()
     revoked = client.post("/api/v1/items", json=body, headers={"Authorization": f"Bearer {raw}"})
@@ -272,8 +273,8 @@ class TestBatch:
 
 def test_shadow_stage_sends_to_humans_and_says_what_it_would_have_done(client, auth, db,
                                                                         make_queue):
-    from review.models import Queue
-    from review.rollout import set_stage
+    from review.adaptive.rollout import set_stage
+    from review.core.models import Queue
 
     queue = make_queue("shadowed", audit_rate=0.0)
     set_stage(db, db.get(Queue, queue.id), "shadow", "boss")

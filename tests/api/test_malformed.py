@@ -14,7 +14,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from review.models import Item, ItemEvent, Review
+from review.core.models import Item, ItemEvent, Review
+from review.core.settings import settings
 
 
 def body_operations() -> list[tuple[str, str]]:
@@ -103,7 +104,7 @@ def test_hostile_bodies_get_clear_4xx(client, keys, item_id, db, path, method, d
 
 @pytest.mark.parametrize("path, method", body_operations())
 def test_oversize_bodies_get_413(client, keys, item_id, app, path, method):
-    big = b'{"x": "' + b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1) + b'"}'
+    big = b'{"x": "' + b"x" * (settings(app).MAX_CONTENT_LENGTH + 1) + b'"}'
     resp = client.open(fill(path, item_id), method=method.upper(), data=big,
                        headers={**keys[scope_of(path, method)],
                                 "Content-Type": "application/json"})

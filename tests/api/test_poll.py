@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from review.core.settings import settings
+
 
 @pytest.fixture(autouse=True)
 def support_queue(make_queue):
@@ -93,10 +95,10 @@ def test_a_decision_committed_late_is_not_skipped(app, client, auth, db, monkeyp
 
     from sqlalchemy import insert
 
-    from review.clock import utcnow
-    from review.models import Item, Queue
+    from review.core.clock import utcnow
+    from review.core.models import Item, Queue
 
-    monkeypatch.setitem(app.config, "FEED_SETTLE_SECONDS", settle)
+    monkeypatch.setattr(settings(app), "FEED_SETTLE_SECONDS", settle)
     a = post(client, auth)["id"]
     page = client.get("/api/v1/decisions", headers=auth).get_json()
     queue = db.query(Queue).filter_by(slug="support").one()

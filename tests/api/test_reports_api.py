@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from review.clock import utcnow
-from review.models import Queue, User
+from review.core.clock import utcnow
+from review.core.models import Queue, User
 from tests.report_data import generate_week
 
 ROUTES = ("/api/v1/reports/dashboard", "/api/v1/reports/sla?queue=alpha",

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from review.clock import utcnow
-from review.models import Queue, User
+from review.core.clock import utcnow
+from review.core.models import Queue, User
 from tests.browser.conftest import HAS_CHROMIUM, screenshot
 from tests.report_data import generate_week
 
@@ -42,9 +42,9 @@ def test_dashboard_renders_and_the_sla_csv_downloads(app, live_server, db, make_
                          list(db.query(User).filter(User.role == "reviewer")), utcnow(),
                          per_queue=150)
     with app.app_context():
-        from review.alerts import evaluate_alerts
-        from review.db import get_session
-        from review.liveness import Liveness
+        from review.alerts.rules import evaluate_alerts
+        from review.core.db import get_session
+        from review.core.liveness import Liveness
 
         report = evaluate_alerts(get_session(), alive=Liveness(True, 1, 1.0, 1.0))
     assert "backlog_cap:beta" in report.opened

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from review.models import Item, ItemEvent, Review
+from review.core.models import Item, ItemEvent, Review
 from tests.browser.conftest import HAS_CHROMIUM, screenshot
 
 PASSWORD = "correct horse"
@@ -44,7 +44,7 @@ def shot(page, name: str) -> None:
 
 
 def inspect(app, fn):
-    from review.db import get_session
+    from review.core.db import get_session
 
     with app.app_context():
         return fn(get_session())

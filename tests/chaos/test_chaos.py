@@ -28,7 +28,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from review.models import Item, ItemEvent, Queue, Review, WebhookDelivery
+from review.core.models import Item, ItemEvent, Queue, Review, WebhookDelivery
 from tests.chaos.harness import (
     Database,
     PrivateRedis,
@@ -61,7 +61,7 @@ SETTINGS = dict(
 def system(tmp_path):
     """Database, Redis, checker, receiver, seeded queue/users/keys, processes."""
     url, name = _create_pg_database(PG_URL)
-    from review.migrate import upgrade
+    from review.core.migrate import upgrade
 
     upgrade(url)
     db = Database(PG_URL, url, name)
@@ -103,11 +103,11 @@ def system(tmp_path):
 
 
 def seed(cfg, checker_url: str, receiver_url: str) -> dict:
-    from app import create_app
-    from review.auth import create_api_key, create_user
-    from review.db import get_session
-    from review.models import QueueMember
-    from review.queues import apply_policy, validate_policy
+    from review.core.accounts import create_api_key, create_user
+    from review.core.db import get_session
+    from review.core.models import QueueMember
+    from review.core.queues import apply_policy, validate_policy
+    from review.factory import create_app
 
     app = create_app(cfg)
     with app.app_context():
@@ -234,7 +234,7 @@ def test_nothing_is_lost_under_chaos(system):
 
 
 def verify(s: dict, record: Record, ids: set[str]) -> None:
-    from review.webhooks import EVENT_HEADER, SIGNATURE_HEADER, verify_signature
+    from review.webhooks.outbox import EVENT_HEADER, SIGNATURE_HEADER, verify_signature
 
     with s["db"].engine.connect() as conn:
         items = {i.id: i for i in conn.execute(select(Item).where(Item.id.in_(ids)))}

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from review.checks import CHECKERS, CheckInput, CheckResult, run_checker
+from review.intake.checks import CHECKERS, CheckInput, CheckResult, run_checker
 
 KB = [
     {"id": "kb-1", "title": "Refund policy", "url": "https://example.com/refunds",

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from review.checks import SECRET_HEADER, CheckInput, run_checker
+from review.intake.checks import SECRET_HEADER, CheckInput, run_checker
 from tests.checks.conftest import HANG
 
 ITEM = CheckInput(

@@ -17,7 +17,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import inspect, select, text
 
-from review.models import ROLES, ApiKey, Base
+from review.cli import main
+from review.core.models import ROLES, ApiKey, Base
 from tests.conftest import make_config
 
 # Endpoints anyone may call, and why.
@@ -99,8 +100,8 @@ def test_anonymous_gets_401_on_every_api_route(plain_app):
 
 
 def test_revoked_key_and_deactivated_user_get_401(plain_app, make_key, make_user, db):
-    from review.clock import utcnow
-    from review.models import User
+    from review.core.clock import utcnow
+    from review.core.models import User
 
     revoked = make_key("old", "admin")
     db.scalar(select(ApiKey).where(ApiKey.name == "old")).revoked_at = utcnow()
@@ -209,7 +210,7 @@ class TestDeadSessions:
         assert resp.status_code == 302 and "/login" in resp.headers["Location"]
 
     def test_deactivated_user(self, plain_app, signed_in, db):
-        from review.models import User
+        from review.core.models import User
 
         client, user = signed_in
         db.get(User, user.id).active = False
@@ -217,7 +218,7 @@ class TestDeadSessions:
         assert client.get("/").status_code == 302
 
     def test_session_version_bumped_elsewhere(self, plain_app, signed_in, db):
-        from review.models import User
+        from review.core.models import User
 
         client, user = signed_in
         db.get(User, user.id).session_version += 1  # e.g. a password change
@@ -312,11 +313,11 @@ def test_api_keys_are_shown_once_and_stored_hashed(app, db, make_user):
     raws = []
     for args in (["keys", "create", "svc"], ["keys", "create", "rita-key", "--scope", "review",
                                                "--user", "rita"]):
-        out = runner.invoke(args=args).output
+        out = runner.invoke(main, args=args).output
         raws.append(re.search(r"\b(rv_\S+)", out).group(1))
-    again = runner.invoke(args=["keys", "create", "svc"]).output
+    again = runner.invoke(main, args=["keys", "create", "svc"]).output
     assert raws[0] not in again  # a new key, never the old one again
-    from review.auth import hash_key
+    from review.core.accounts import hash_key
 
     db.rollback()
     stored = {k.key_hash for k in db.scalars(select(ApiKey))}

@@ -13,7 +13,7 @@ def test_healthy(client):
 
 
 def test_redis_down_is_degraded_not_down(app, database_url, instance_dir):
-    from app import create_app
+    from review.factory import create_app
 
     other = create_app(make_config(database_url, "redis://127.0.0.1:1/0", instance_dir))
     resp = other.test_client().get("/healthz")
@@ -23,7 +23,7 @@ def test_redis_down_is_degraded_not_down(app, database_url, instance_dir):
 
 
 def test_database_down_is_503(app, redis_url, instance_dir):
-    from app import create_app
+    from review.factory import create_app
 
     other = create_app(make_config("postgresql+psycopg://postgres@127.0.0.1:1/none",
                                    redis_url, instance_dir))

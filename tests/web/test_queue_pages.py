@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from review.models import Item, ItemEvent, QueueMember, User
+from review.core.models import Item, ItemEvent, QueueMember, User
 from tests.web.forms import PASSWORD, csrf, login
 
 
@@ -28,7 +28,7 @@ def item_id_of(location: str) -> str:
 def inspect(app, fn):
     """Run `fn(session)` in its own app context. (The `db` fixture's context would be
     shared by every test-client request, and with it Flask-WTF's cached token in `g`.)"""
-    from review.db import get_session
+    from review.core.db import get_session
 
     with app.app_context():
         return fn(get_session())

@@ -11,8 +11,9 @@ from datetime import timedelta
 from rq.job import Job
 from sqlalchemy import func, select
 
-from review.clock import utcnow
-from review.models import Item, ItemEvent
+from review.core.clock import utcnow
+from review.core.models import Item, ItemEvent
+from review.core.settings import settings
 from tests.conftest import free_port, make_config
 
 AMBIGUOUS = 0.75
@@ -45,8 +46,8 @@ def statuses(db, ids: list[str]) -> dict[str, str]:
 
 
 def sweep_at(app, now):
-    from review.db import get_session
-    from review.sweeper import sweep
+    from review.core.db import get_session
+    from review.ops.sweeper import sweep
 
     with app.app_context():
         return sweep(get_session(), now=now)
@@ -115,11 +116,11 @@ def test_worker_killed_mid_check_then_every_item_is_decided_exactly_once(
     assert len(left) == 1
 
     # The sweeper finds it once its job is past any chance of finishing.
-    from review.checking import check_job_timeout
+    from review.intake.checking import check_job_timeout
 
     with app.app_context():
         limit = check_job_timeout({"type": "http", "timeout": 30, "retries": 0})
-    later = utcnow() + timedelta(seconds=max(limit, app.config["CHECK_STALE_SECONDS"]) + 1)
+    later = utcnow() + timedelta(seconds=max(limit, settings(app).CHECK_STALE_SECONDS) + 1)
     report = sweep_at(app, later)
     assert report.checks_requeued == left
     finish(worker_process("--burst"))
@@ -130,7 +131,7 @@ def test_worker_killed_mid_check_then_every_item_is_decided_exactly_once(
     assert db.get(Item, left[0]).check_attempts == 2
 
     # Duplicate jobs (a sweeper racing a slow worker) decide nothing again.
-    from review.checking import enqueue_check
+    from review.intake.checking import enqueue_check
 
     with app.app_context():
         for item_id in ids:
@@ -142,11 +143,11 @@ def test_worker_killed_mid_check_then_every_item_is_decided_exactly_once(
 def test_ingest_works_while_redis_is_down_and_the_sweeper_catches_up(
         app, client, auth, db, make_queue, rq_worker, database_url, instance_dir):
     from app import create_app
-    from review.jobs import CHECKS, rq_queue
+    from review.core.jobs import CHECKS, rq_queue
 
     make_queue("checked", audit_rate=0.0, checker=PASSING)
     dead = make_config(database_url, f"redis://127.0.0.1:{free_port()}/0", instance_dir,
-                       REDIS_PREFIX=app.config["REDIS_PREFIX"])
+                       REDIS_PREFIX=settings(app).REDIS_PREFIX)
     down_app = create_app(dead)
     try:
         [item_id] = submit(down_app.test_client(), auth)
@@ -160,7 +161,7 @@ def test_ingest_works_while_redis_is_down_and_the_sweeper_catches_up(
     # Not stale yet: the sweeper leaves it alone.
     assert sweep_at(app, utcnow()).checks_requeued == []
     # Redis is back (the app's own); once stale, the sweeper enqueues it, once.
-    later = utcnow() + timedelta(seconds=app.config["CHECK_STALE_SECONDS"] + 1)
+    later = utcnow() + timedelta(seconds=settings(app).CHECK_STALE_SECONDS + 1)
     assert sweep_at(app, later).checks_requeued == [item_id]
     assert sweep_at(app, later).checks_requeued == []  # its job is queued now
     rq_worker()
@@ -171,8 +172,8 @@ def test_ingest_works_while_redis_is_down_and_the_sweeper_catches_up(
 def test_sweeper_reports_redis_down_and_changes_nothing(app, client, auth, db, make_queue,
                                                         database_url, instance_dir):
     from app import create_app
-    from review.db import get_session
-    from review.sweeper import sweep
+    from review.core.db import get_session
+    from review.ops.sweeper import sweep
 
     make_queue("checked", audit_rate=0.0, checker=PASSING)
     [item_id] = submit(client, auth)
@@ -189,12 +190,12 @@ def test_sweeper_reports_redis_down_and_changes_nothing(app, client, auth, db, m
 
 def test_a_flushed_job_is_re_enqueued(app, client, auth, db, make_queue, rq_worker):
     """Redis lost the job (flushed, evicted): the deterministic id finds nothing; re-enqueue."""
-    from review.checking import check_job_id
-    from review.jobs import CHECKS, get_redis, rq_queue
+    from review.core.jobs import CHECKS, get_redis, rq_queue
+    from review.intake.checking import check_job_id
 
     make_queue("checked", audit_rate=0.0, checker=PASSING)
     [item_id] = submit(client, auth)
-    later = utcnow() + timedelta(seconds=app.config["CHECK_STALE_SECONDS"] + 1)
+    later = utcnow() + timedelta(seconds=settings(app).CHECK_STALE_SECONDS + 1)
     with app.app_context():
         queue = rq_queue(CHECKS)
         assert queue.job_ids == [check_job_id(item_id)]

@@ -1,0 +1,232 @@
+"""Operational alerts: tell supervisors before a queue goes bad.
+
+`evaluate_alerts` looks at every queue and at the background machinery and
+keeps one Alert row per open problem (an episode):
+
+- `backlog_cap`: a queue's backlog is above its `backlog_cap`;
+- `clear_time`: at the current decision rate the backlog would take longer
+  than the queue's SLA to clear (or nothing was decided for an hour while
+  items waited longer than that);
+- `breach_rate`: over ALERT_BREACH_WINDOW, more than ALERT_BREACH_RATE of the
+  decided items with an SLA were late (given ALERT_MIN_DECISIONS of them);
+- `worker_silent`: no RQ worker heartbeat within HEARTBEAT_TIMEOUT (or Redis
+  unreachable); `scheduler_silent`: the periodic heartbeat is older than that.
+
+A condition that holds opens an episode unless one is open (the partial
+unique index on open `episode_key`s makes that race-proof across workers);
+an episode whose condition cleared is resolved. Opening queues one signed
+POST to ALERT_WEBHOOK_URL through the webhook machinery, so each episode is
+notified once, with retries. Runs as a periodic RQ job (workers/alerts.py)
+and from `review alerts evaluate` (a cron-able watchdog for the watchdog).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from review.core.clock import isoformat, utcnow
+from review.core.db import after_commit
+from review.core.liveness import Liveness, liveness
+from review.core.models import Alert, Item, Queue, WebhookDelivery
+from review.core.settings import settings
+from review.reports.backlog import RATE_WINDOW, QueueHealth, queue_health
+
+log = logging.getLogger(__name__)
+
+KINDS = ("backlog_cap", "clear_time", "breach_rate", "worker_silent", "scheduler_silent")
+
+
+@dataclass(frozen=True)
+class Condition:
+    kind: str
+    key: str
+    message: str
+    queue_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AlertReport:
+    opened: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    holding: list[str] = field(default_factory=list)
+
+
+def evaluate_alerts(session: Session, now: datetime | None = None,
+                    alive: Liveness | None = None) -> AlertReport:
+    """Open and resolve alert episodes to match the conditions that hold at `now`."""
+    now = now or utcnow()
+    alive = alive if alive is not None else liveness(now.replace(tzinfo=UTC).timestamp())
+    conditions = {c.key: c for c in current_conditions(session, now, alive)}
+    report = AlertReport(holding=sorted(conditions))
+    open_keys = set(session.scalars(select(Alert.episode_key).where(
+        Alert.resolved_at.is_(None), Alert.kind.in_(KINDS))))
+    cleared = sorted(open_keys - set(conditions))
+    if cleared:
+        resolve_episodes(session, cleared, now)
+        report.resolved = cleared
+    session.commit()
+    for key in sorted(set(conditions) - open_keys):
+        if open_episode(session, conditions[key], now):
+            report.opened.append(key)
+    return report
+
+
+def current_conditions(session: Session, now: datetime, alive: Liveness) -> list[Condition]:
+    queues = list(session.scalars(select(Queue).order_by(Queue.slug)))
+    health = queue_health(session, queues, now, float(settings().AT_RISK_RATIO))
+    found: list[Condition] = []
+    for h in health:
+        found.extend(_queue_conditions(h))
+    found.extend(_breach_rate_conditions(session, queues, now))
+    found.extend(_liveness_conditions(alive))
+    return found
+
+
+def _queue_conditions(h: QueueHealth) -> list[Condition]:
+    found = []
+    if h.backlog_cap is not None and h.backlog > h.backlog_cap:
+        found.append(Condition(
+            "backlog_cap", f"backlog_cap:{h.slug}", queue_id=h.queue_id,
+            message=f"Queue {h.slug}: backlog {h.backlog} is above its cap of {h.backlog_cap}.",
+            data={"queue": h.slug, "backlog": h.backlog, "cap": h.backlog_cap}))
+    clear = h.projected_clear_seconds
+    waited = (h.oldest_age_seconds or 0) > RATE_WINDOW.total_seconds()
+    if h.backlog and ((clear is None and waited) or (clear is not None
+                                                     and clear > h.sla_seconds)):
+        rate = f"{h.decisions_per_hour:g} decisions/h"
+        eta = "never at this rate" if clear is None else f"in {clear / 60:.0f} min"
+        found.append(Condition(
+            "clear_time", f"clear_time:{h.slug}", queue_id=h.queue_id,
+            message=(f"Queue {h.slug}: {h.backlog} waiting would clear {eta} ({rate}); "
+                     f"the SLA is {h.sla_seconds / 60:.0f} min."),
+            data={"queue": h.slug, "backlog": h.backlog, "projected_clear_seconds": clear,
+                  "decisions_per_hour": h.decisions_per_hour, "sla_seconds": h.sla_seconds}))
+    return found
+
+
+def breach_rates(session: Session, queues: list[Queue], now: datetime,
+                 window: timedelta) -> dict[int, tuple[int, int]]:
+    """Per queue id: (decided items with an SLA, of which late) over the window."""
+    rows = session.execute(
+        select(Item.queue_id, func.count(),
+               func.sum(case((Item.decided_at > Item.due_at, 1), else_=0)))
+        .where(Item.queue_id.in_([q.id for q in queues]), Item.decided_at.is_not(None),
+               Item.decided_at > now - window, Item.decided_at <= now,
+               Item.due_at.is_not(None))
+        .group_by(Item.queue_id)
+    ).all()
+    return {queue_id: (count, int(late or 0)) for queue_id, count, late in rows}
+
+
+def _breach_rate_conditions(session: Session, queues: list[Queue], now: datetime
+                            ) -> list[Condition]:
+    config = settings()
+    window = timedelta(seconds=int(config.ALERT_BREACH_WINDOW))
+    threshold = float(config.ALERT_BREACH_RATE)
+    minimum = int(config.ALERT_MIN_DECISIONS)
+    by_id = {q.id: q for q in queues}
+    found = []
+    for queue_id, (count, late) in breach_rates(session, queues, now, window).items():
+        if count >= minimum and late / count > threshold:
+            slug = by_id[queue_id].slug
+            found.append(Condition(
+                "breach_rate", f"breach_rate:{slug}", queue_id=queue_id,
+                message=(f"Queue {slug}: {late} of {count} items decided in the last "
+                         f"{window.total_seconds() / 60:.0f} min missed their SLA "
+                         f"({late / count:.0%} > {threshold:.0%})."),
+                data={"queue": slug, "decided": count, "late": late, "rate": late / count,
+                      "threshold": threshold}))
+    return found
+
+
+def _liveness_conditions(alive: Liveness) -> list[Condition]:
+    timeout = float(settings().HEARTBEAT_TIMEOUT)
+    found = []
+    if not alive.redis_ok:
+        found.append(Condition("worker_silent", "worker_silent",
+                               "Redis is unreachable: no background work can run."))
+    elif alive.workers_alive == 0:
+        age = alive.newest_worker_age
+        found.append(Condition(
+            "worker_silent", "worker_silent",
+            "No RQ worker is alive" + (f" (last heartbeat {age:.0f} s ago)." if age else "."),
+            data={"newest_worker_age": age}))
+    if alive.redis_ok and (alive.scheduler_age is None or alive.scheduler_age > timeout):
+        age = alive.scheduler_age
+        found.append(Condition(
+            "scheduler_silent", "scheduler_silent",
+            "Periodic jobs are not running" + (f" (last run {age:.0f} s ago)." if age
+                                               else " (never seen)."),
+            data={"scheduler_age": age}))
+    return found
+
+
+def resolve_episodes(session: Session, keys: list[str], now: datetime) -> None:
+    """Close the open episodes of these keys (none open: nothing happens)."""
+    session.execute(update(Alert).where(Alert.resolved_at.is_(None), Alert.episode_key.in_(keys))
+                    .values(resolved_at=now).execution_options(synchronize_session=False))
+
+
+def open_episode(session: Session, condition: Condition, now: datetime) -> Alert | None:
+    """Insert the episode and its notification; None if it is open already."""
+    alert = Alert(queue_id=condition.queue_id, kind=condition.kind,
+                  episode_key=condition.key, message=condition.message,
+                  data=condition.data, opened_at=now)
+    session.add(alert)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()  # another evaluator opened (and notified) it first
+        return None
+    url = settings().ALERT_WEBHOOK_URL
+    if url:
+        delivery = WebhookDelivery(
+            event_id=f"evt_alert_{alert.id}", item_id=None, kind=f"alert.{condition.kind}",
+            url=url, secret_key_name=None, status="pending", next_attempt_at=now,
+            payload={"type": f"alert.{condition.kind}", "alert": alert_to_dict(alert)})
+        session.add(delivery)
+        alert.notified_at = now
+        after_commit(session, _enqueue_delivery, delivery)
+    session.commit()
+    log.warning("alert opened: %s", condition.message)
+    return alert
+
+
+def _enqueue_delivery(delivery: WebhookDelivery) -> None:
+    from review.webhooks.outbox import enqueue_delivery
+
+    enqueue_delivery(delivery.id)
+
+
+def alert_to_dict(alert: Alert) -> dict[str, Any]:
+    return {"id": alert.id, "kind": alert.kind, "key": alert.episode_key,
+            "message": alert.message, "data": alert.data or {},
+            "opened_at": isoformat(alert.opened_at), "resolved_at": isoformat(alert.resolved_at),
+            "notified_at": isoformat(alert.notified_at)}
+
+
+def visible_alerts(session: Session, queue_ids: list[int], limit: int = 50
+                   ) -> dict[str, Any]:
+    """Open and recent alerts of these queues and the global ones, for the dashboard."""
+    scope = (Alert.queue_id.in_(queue_ids)) | (Alert.queue_id.is_(None))
+    open_rows = list(session.scalars(
+        select(Alert).where(scope, Alert.resolved_at.is_(None), Alert.item_id.is_(None))
+        .order_by(Alert.opened_at.desc()).limit(limit)))
+    recent = list(session.scalars(
+        select(Alert).where(scope, Alert.resolved_at.is_not(None), Alert.item_id.is_(None))
+        .order_by(Alert.resolved_at.desc()).limit(10)))
+    # Per-item SLA alerts (the SLA clock's) are counted, not listed: there can be many.
+    item_counts = dict(session.execute(
+        select(Alert.kind, func.count()).where(
+            Alert.queue_id.in_(queue_ids), Alert.resolved_at.is_(None),
+            Alert.item_id.is_not(None)).group_by(Alert.kind)).all())
+    return {"open": [alert_to_dict(a) for a in open_rows],
+            "recent": [alert_to_dict(a) for a in recent], "item_alerts": item_counts}

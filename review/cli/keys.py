@@ -1,0 +1,38 @@
+"""`review keys create`: API keys (stored hashed; shown once)."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from review.core.accounts import create_api_key
+from review.core.db import get_session
+from review.core.models import User
+
+
+@click.group("keys", help="API keys (stored hashed; shown once).")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["submit", "review", "admin"]), default="submit",
+              show_default=True)
+@click.option("--user", "user_name", help="The reviewer a review key acts as.")
+@with_appcontext
+def keys_create(name: str, scope: str, user_name: str | None) -> None:
+    session = get_session()
+    user = None
+    if user_name:
+        user = session.scalar(select(User).where(User.name == user_name))
+        if user is None:
+            raise click.UsageError(f"no user {user_name!r}")
+    try:
+        key, raw = create_api_key(session, name, scope, user)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    session.commit()
+    click.echo(f"API key ({scope}) for {name}, shown once:\n  {raw}")
+    click.echo(f"webhook signing secret:\n  {key.webhook_secret}")

@@ -1,0 +1,56 @@
+"""API keys and passwords: generated here, stored hashed, checked here."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from review.core.models import KEY_SCOPES, ROLES, ApiKey, User
+
+KEY_PREFIX = "rv_"
+
+
+def hash_key(raw: str) -> str:
+    # Keys are 256-bit random, so a fast hash is safe (no dictionary to attack)
+    # and keeps the per-request lookup cheap.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_api_key(
+    session: Session, name: str, scope: str, user: User | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key; the raw key is returned once and never stored."""
+    if scope not in KEY_SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(KEY_SCOPES)}")
+    if scope == "review" and user is None:
+        raise ValueError("a review key belongs to a reviewer: give the user")
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        name=name,
+        scope=scope,
+        prefix=raw[:10],
+        key_hash=hash_key(raw),
+        webhook_secret="whsec_" + secrets.token_hex(24),
+        user_id=user.id if user else None,
+    )
+    session.add(key)
+    session.flush()
+    return key, raw
+
+
+def create_user(session: Session, name: str, password: str, role: str) -> User:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+    user = User(name=name, password_hash=generate_password_hash(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def verify_password(user: User, password: str) -> bool:
+    return check_password_hash(user.password_hash, password)

@@ -1,0 +1,128 @@
+"""Engine and the one session-per-request helper.
+
+Views and jobs call `get_session()`; the session is removed at the end of the
+request (or job) so no connection or transaction outlives its unit of work.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.orm import Session, sessionmaker
+
+from review.core.settings import settings
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+            # WAL lets readers run beside one writer; busy_timeout queues writers
+            # instead of failing them; foreign keys are off by default in SQLite.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    event.listen(engine, "checkout", _drop_if_closed_by_server)
+    return engine
+
+
+def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A free liveness check at checkout, instead of pre-ping's round trip per request.
+
+    An idle connection has nothing to read unless the server closed it (a restart, a
+    terminated backend: PostgreSQL sends its FATAL notice, then EOF), so a readable
+    socket means dead and the pool connects afresh. Silent network failures are not
+    seen here; they fail the request with a 503 and the pool is invalidated.
+    """
+    if dbapi_conn.closed or dbapi_conn.broken:
+        raise DisconnectionError("connection closed")
+    readable, _, _ = select.select([dbapi_conn.pgconn.socket], [], [], 0)
+    if readable:
+        raise DisconnectionError("the server closed the connection")
+
+
+def init_db(app: Flask) -> None:
+    engine = make_engine(settings(app).DATABASE_URL)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    _install_after_commit_hooks(factory)
+    app.extensions["review.engine"] = engine
+    app.extensions["review.sessionmaker"] = factory
+
+    @app.teardown_appcontext
+    def _remove_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            try:
+                session.close()
+            except DBAPIError as exc:
+                # The connection died after the request's work was done (the
+                # database restarted or cut us off): its response already says
+                # what happened, so only drop the connection; raising here
+                # would turn that response into a 500.
+                logging.getLogger(__name__).warning("closing a dead connection: %s",
+                                                    exc.__class__.__name__)
+                session.invalidate()
+
+
+def get_engine() -> Engine:
+    return current_app.extensions["review.engine"]
+
+
+def get_session() -> Session:
+    """The session of the current request or job, created on first use."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["review.sessionmaker"]()
+    return g.db_session
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A separate short transaction, for work that must commit on its own."""
+    session: Session = current_app.extensions["review.sessionmaker"]()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_postgres() -> bool:
+    return get_engine().dialect.name == "postgresql"
+
+
+def after_commit(session: Session, func, *args) -> None:  # noqa: ANN001
+    """Run `func(*args)` once the session's transaction has committed.
+
+    Jobs are enqueued only after commit so a worker never sees an item the
+    database does not have yet, and a rolled-back request enqueues nothing.
+    """
+    session.info.setdefault("after_commit", []).append((func, args))
+
+
+def _install_after_commit_hooks(factory: sessionmaker) -> None:
+    @event.listens_for(factory, "after_commit")
+    def _run(session: Session) -> None:
+        for func, args in session.info.pop("after_commit", []):
+            func(*args)
+
+    @event.listens_for(factory, "after_rollback")
+    def _drop(session: Session) -> None:
+        session.info.pop("after_commit", None)

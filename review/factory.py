@@ -1,0 +1,35 @@
+"""The application factory: builds the app and nothing else."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from review.api import bp as api_bp
+from review.api.errors import register_error_handlers
+from review.core.db import init_db
+from review.core.logs import configure_logging
+from review.core.paths import STATIC_DIR, TEMPLATES_DIR
+from review.core.settings import Settings, install_settings
+from review.web import init_web
+from review.web.request_guard import init_request_guard
+
+
+def create_app(config: Settings | None = None) -> Flask:
+    config = config or Settings.from_env()
+    app = Flask("review", template_folder=str(TEMPLATES_DIR), static_folder=str(STATIC_DIR))
+    app.config.from_mapping(config.flask_mapping())
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=config.SESSION_COOKIE_SECURE,
+        JSON_SORT_KEYS=False,
+    )
+    install_settings(app, config)
+    configure_logging(app)  # first: every later hook and log line has the request id
+    init_db(app)
+    register_error_handlers(app)
+    init_request_guard(app)
+    init_web(app)
+    app.register_blueprint(api_bp)
+    return app

@@ -1,0 +1,407 @@
+"""Claims and leases: who holds which item, until when, under which token.
+
+`claim_next` hands a reviewer the highest-priority pending item of a queue
+(priority, then SLA due time, then age) with a lease. Two reviewers never get
+the same item: on PostgreSQL the candidate row is taken with
+`SELECT ... FOR UPDATE SKIP LOCKED` over the partial index `ix_items_claimable`;
+on SQLite one conditional `UPDATE ... WHERE id = (SELECT ...) AND status =
+'pending'` does it (SQLite runs one writer at a time, so the pick and the
+update are atomic). Every state change bumps the item's version, so a decision
+that raced a release, an expiry or a reassignment fails its conditional UPDATE.
+
+Extending a lease does not bump the version: a heartbeat never makes the
+holder's own decision conflict.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ARRAY, Text, cast, exists, false, func, literal, or_, select, true, update
+from sqlalchemy.dialects.postgresql import JSONB, array
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import ColumnElement, type_coerce
+
+from review.core.clock import isoformat, utcnow
+from review.core.errors import Conflict, DomainError, InvalidInput, NotAllowed
+from review.core.events import record_event
+from review.core.models import Item, Queue, Review, User
+from review.core.settings import settings
+from review.human.members import can_review, member_tags
+
+# An escalated item jumps ahead of ordinary work in the supervisors' view.
+ESCALATION_PRIORITY_BOOST = 30
+BATCH = 1000
+OPEN_STATUSES = ("pending", "in_review")
+_CLEAR_LEASE = dict(claimed_by=None, lease_token=None, lease_expires_at=None)
+
+
+@dataclass
+class Claim:
+    item: Item
+    lease_token: str
+    lease_expires_at: datetime
+    renewed: bool = False  # the reviewer already held this item
+
+    def lease_to_dict(self) -> dict[str, Any]:
+        return {"token": self.lease_token, "expires_at": isoformat(self.lease_expires_at)}
+
+
+def lease_seconds_for(queue: Queue) -> int:
+    return int(queue.lease_seconds or settings().LEASE_SECONDS or 900)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _reload(session: Session, item_id: str) -> Item:
+    return session.execute(
+        select(Item).where(Item.id == item_id).execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+# --- Claiming -----------------------------------------------------------------
+
+
+def _tag_match(session: Session, cand: Any, tags: list[str]) -> ColumnElement[bool]:
+    """The item's metadata["tags"] (a list or one string) or ["language"] is among `tags`."""
+    if _is_postgres(session):
+        meta = type_coerce(cand.meta, JSONB)
+        return or_(meta["tags"].has_any(cast(array(tags), ARRAY(Text))),
+                   meta["language"].astext.in_(tags))
+    each = func.json_each(cand.meta, "$.tags").table_valued("value").alias("item_tags")
+    return or_(exists(select(literal(1)).select_from(each).where(each.c.value.in_(tags))),
+               func.json_extract(cand.meta, "$.language").in_(tags))
+
+
+def _claimable(session: Session, cand: Any, user: User, queue: Queue,
+               exclude: Iterable[str]) -> list[ColumnElement[bool]]:
+    """Conditions on `cand` (Item or an alias) for items `user` may claim in `queue`."""
+    supervisor = user.has_role("supervisor")
+    assignment = [cand.assigned_to.is_(None), cand.assigned_to == user.id]
+    if queue.required_reviews > 1:
+        # An assignee who already gave their review cannot claim the item
+        # again, so their assignment no longer holds it back from others
+        # (otherwise it would wait forever).
+        assignment.append(exists(select(Review.id).where(
+            Review.item_id == cand.id, Review.reviewer_id == cand.assigned_to)))
+    conditions = [cand.queue_id == queue.id, cand.status == "pending", or_(*assignment)]
+    if not supervisor:
+        # Escalated items are for supervisors, unless one assigned it to this
+        # reviewer (else nobody could ever claim it).
+        conditions.append(or_(cand.escalated == false(), cand.assigned_to == user.id))
+    excluded = list(exclude)
+    if excluded:
+        conditions.append(cand.id.notin_(excluded))
+    tags = member_tags(session, user, queue.id)
+    if tags:
+        conditions.append(_tag_match(session, cand, tags))
+    if queue.required_reviews > 1:
+        # Consensus: a reviewer never sees the same item twice; a supervisor
+        # settling an escalated item may have been one of its reviewers.
+        reviewed = exists(select(Review.id).where(Review.item_id == cand.id,
+                                                  Review.reviewer_id == user.id))
+        conditions.append(or_(cand.escalated == true(), ~reviewed) if supervisor
+                          else ~reviewed)
+    return conditions
+
+
+def _order(cand: Any) -> list[Any]:
+    # Same order as ix_items_claimable, so PostgreSQL reads the index in order.
+    return [cand.priority.desc(), cand.due_at, cand.created_at]
+
+
+def _renew_held(session: Session, user: User, queue: Queue, now: datetime) -> Claim | None:
+    """The item `user` already holds in `queue`, with its lease renewed."""
+    held = session.execute(
+        select(Item.id, Item.lease_token).where(
+            Item.queue_id == queue.id, Item.claimed_by == user.id, Item.status == "in_review")
+        .order_by(Item.lease_expires_at.desc()).limit(1)
+    ).first()
+    if held is None:
+        return None
+    expires = now + timedelta(seconds=lease_seconds_for(queue))
+    renewed = session.execute(
+        update(Item)
+        .where(Item.id == held.id, Item.status == "in_review", Item.claimed_by == user.id,
+               Item.lease_token == held.lease_token)
+        .values(lease_expires_at=expires)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not renewed:
+        session.rollback()
+        return None
+    session.commit()
+    return Claim(_reload(session, held.id), held.lease_token, expires, renewed=True)
+
+
+def claim_next(session: Session, user: User, queue: Queue, *, exclude: Iterable[str] = (),
+               now: datetime | None = None) -> Claim | None:
+    """Lease the next item of `queue` to `user` and commit; None when nothing is left.
+
+    A reviewer holds at most one item per queue: asking again returns (and
+    renews) the one they hold. `exclude` skips items (e.g. the one just skipped).
+    """
+    if not can_review(session, user, queue.id):
+        raise NotAllowed("not_a_member", f"You are not a member of queue {queue.slug!r}.")
+    now = now or utcnow()
+    postgres = _is_postgres(session)
+    if postgres:
+        # One claim at a time per reviewer and queue (two tabs clicking "Next"
+        # at once), so the one-item rule holds; other reviewers are not blocked.
+        session.execute(select(func.pg_advisory_xact_lock(user.id, queue.id)))
+    held = _renew_held(session, user, queue, now)
+    if held is not None:
+        return held
+    token = secrets.token_hex(16)
+    expires = now + timedelta(seconds=lease_seconds_for(queue))
+    values = dict(status="in_review", claimed_by=user.id, lease_token=token,
+                  lease_expires_at=expires, version=Item.version + 1)
+    if postgres:
+        # Again: a failed renewal rolled back, which dropped the first lock.
+        session.execute(select(func.pg_advisory_xact_lock(user.id, queue.id)))
+        item_id = session.scalar(
+            select(Item.id).where(*_claimable(session, Item, user, queue, exclude))
+            .order_by(*_order(Item)).limit(1).with_for_update(skip_locked=True))
+        won = item_id is not None and session.execute(
+            update(Item).where(Item.id == item_id, Item.status == "pending").values(**values)
+            .execution_options(synchronize_session=False)).rowcount == 1
+    else:
+        cand, mine = aliased(Item), aliased(Item)
+        pick = (select(cand.id).where(*_claimable(session, cand, user, queue, exclude))
+                .order_by(*_order(cand)).limit(1).scalar_subquery())
+        holds_one = exists(select(mine.id).where(
+            mine.queue_id == queue.id, mine.claimed_by == user.id, mine.status == "in_review"))
+        item_id = session.scalar(
+            update(Item).where(Item.id == pick, Item.status == "pending", ~holds_one)
+            .values(**values).returning(Item.id)
+            .execution_options(synchronize_session=False))
+        won = item_id is not None
+    if not won:
+        session.rollback()
+        return None
+    record_event(session, item_id, "claimed", user.name,
+                 {"user_id": user.id, "lease_expires_at": isoformat(expires)})
+    session.commit()
+    return Claim(_reload(session, item_id), token, expires)
+
+
+# --- The holder's lease actions ------------------------------------------------
+
+
+def _held_guard(user: User, item_id: str, lease_token: str) -> list[ColumnElement[bool]]:
+    return [Item.id == item_id, Item.status == "in_review", Item.claimed_by == user.id,
+            Item.lease_token == lease_token]
+
+
+def _lease_conflict(session: Session, item_id: str) -> DomainError:
+    session.rollback()
+    return Conflict("not_held", "You do not hold a live lease on this item (it expired, "
+                    "was released, reassigned or decided); nothing was changed.",
+                    {"item_id": item_id})
+
+
+def extend_lease(session: Session, user: User, item: Item, lease_token: str,
+                 now: datetime | None = None) -> datetime:
+    """Push the holder's live lease forward and commit; 409 once it has expired."""
+    now = now or utcnow()
+    expires = now + timedelta(seconds=lease_seconds_for(item.queue))
+    extended = session.execute(
+        update(Item).where(*_held_guard(user, item.id, lease_token),
+                           Item.lease_expires_at > now)
+        .values(lease_expires_at=expires).execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not extended:
+        raise _lease_conflict(session, item.id)
+    record_event(session, item.id, "lease_extended", user.name,
+                 {"lease_expires_at": isoformat(expires)})
+    session.commit()
+    item.lease_expires_at = expires
+    return expires
+
+
+def release(session: Session, user: User, item: Item, lease_token: str,
+            reason: str = "released by reviewer") -> Item:
+    """Give the held item back to the queue and commit; 409 unless the caller holds it."""
+    released = session.execute(
+        update(Item).where(*_held_guard(user, item.id, lease_token))
+        .values(status="pending", version=Item.version + 1, **_CLEAR_LEASE)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not released:
+        raise _lease_conflict(session, item.id)
+    record_event(session, item.id, "released", user.name, {"reason": reason})
+    session.commit()
+    return _reload(session, item.id)
+
+
+def return_escalated(session: Session, item: Item, actor: str, lease_token: str,
+                     data: dict[str, Any]) -> bool:
+    """Send a held item to the supervisors: escalated, higher priority, pending.
+
+    Guarded by the item's version and lease token; no commit (the caller may
+    write more in the same transaction). False when the guard failed.
+    """
+    moved = session.execute(
+        update(Item).where(Item.id == item.id, Item.version == item.version,
+                           Item.status == "in_review", Item.lease_token == lease_token)
+        .values(status="pending", escalated=True, version=Item.version + 1,
+                priority=Item.priority + ESCALATION_PRIORITY_BOOST, **_CLEAR_LEASE)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if moved:
+        record_event(session, item.id, "escalated", actor, data)
+    return moved
+
+
+def escalate(session: Session, user: User, item: Item, lease_token: str,
+             note: str | None = None) -> Item:
+    """The holder hands the item to a supervisor; commit. 409 unless held."""
+    if (item.status != "in_review" or item.claimed_by != user.id
+            or item.lease_token != lease_token):
+        raise _lease_conflict(session, item.id)
+    if item.escalated:
+        raise Conflict("already_escalated", "The item is already escalated; decide it.")
+    if not return_escalated(session, item, user.name, lease_token,
+                            {"reason": "escalated by reviewer", "note": note}):
+        raise _lease_conflict(session, item.id)
+    session.commit()
+    return _reload(session, item.id)
+
+
+# --- Expiry (called by the SLA clock) --------------------------------------------
+
+
+def release_expired_leases(session: Session, now: datetime) -> list[str]:
+    """Items whose lease ran out go back to `pending`; one commit per item.
+
+    Each release is a conditional UPDATE on the token it saw, so a clock tick
+    racing a heartbeat or another tick releases nothing twice.
+    """
+    rows = session.execute(
+        select(Item.id, Item.lease_token, Item.claimed_by)
+        .where(Item.status == "in_review", Item.lease_expires_at < now).limit(BATCH)
+    ).all()
+    session.rollback()
+    released = []
+    for item_id, token, claimed_by in rows:
+        won = session.execute(
+            update(Item).where(Item.id == item_id, Item.status == "in_review",
+                               Item.lease_token == token, Item.lease_expires_at < now)
+            .values(status="pending", version=Item.version + 1, **_CLEAR_LEASE)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if won:
+            record_event(session, item_id, "lease_expired", "sla", {"claimed_by": claimed_by})
+            released.append(item_id)
+        session.commit()
+    return released
+
+
+def release_held_by(session: Session, queue_id: int, user_id: int) -> list[str]:
+    """Return every item `user_id` holds in the queue to pending and free the items
+    assigned to them (nobody else could take those); no commit, no events."""
+    ids = list(session.scalars(select(Item.id).where(
+        Item.queue_id == queue_id, Item.claimed_by == user_id, Item.status == "in_review")))
+    if ids:
+        session.execute(
+            update(Item).where(Item.id.in_(ids), Item.status == "in_review",
+                               Item.claimed_by == user_id)
+            .values(status="pending", version=Item.version + 1, **_CLEAR_LEASE)
+            .execution_options(synchronize_session=False))
+    session.execute(
+        update(Item).where(Item.queue_id == queue_id, Item.assigned_to == user_id,
+                           Item.status.in_(OPEN_STATUSES))
+        .values(assigned_to=None, version=Item.version + 1)
+        .execution_options(synchronize_session=False))
+    return ids
+
+
+# --- Supervisor tools ------------------------------------------------------------
+
+
+def _assign_one(session: Session, actor: User, item: Item, reviewer: User | None) -> bool:
+    """Reserve `item` for `reviewer` (None: anyone); a claim by someone else is released."""
+    if item.status not in OPEN_STATUSES:
+        return False
+    values: dict[str, Any] = {"assigned_to": reviewer.id if reviewer else None,
+                              "version": Item.version + 1}
+    # Reassigning takes the item back from whoever else holds it; unassigning
+    # leaves a current holder alone.
+    took_back = (reviewer is not None and item.status == "in_review"
+                 and item.claimed_by != reviewer.id)
+    if took_back:
+        values.update(status="pending", **_CLEAR_LEASE)
+    moved = session.execute(
+        update(Item).where(Item.id == item.id, Item.version == item.version,
+                           Item.status.in_(OPEN_STATUSES))
+        .values(**values).execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if moved:
+        record_event(session, item.id, "assigned", actor.name, {
+            "to": reviewer.name if reviewer else None, "to_user_id": reviewer.id if reviewer
+            else None, "from_user_id": item.assigned_to, "released_from": item.claimed_by
+            if took_back else None})
+    return moved
+
+
+def _check_assignee(session: Session, queue: Queue, reviewer: User | None) -> None:
+    if reviewer is not None and not can_review(session, reviewer, queue.id):
+        raise InvalidInput("not_a_member",
+                       f"{reviewer.name} is not a member of queue {queue.slug!r}.")
+
+
+def assign(session: Session, actor: User, item: Item, reviewer: User | None) -> Item:
+    """Assign (or with None unassign) one open item and commit; 409 if it changed meanwhile."""
+    _check_assignee(session, item.queue, reviewer)
+    if not _assign_one(session, actor, item, reviewer):
+        session.rollback()
+        raise Conflict("conflict", "The item changed or is already decided; "
+                       "nothing was written.")
+    session.commit()
+    return _reload(session, item.id)
+
+
+def _open_items(session: Session, queue: Queue, item_ids: Iterable[str]) -> list[Item]:
+    ids = list(dict.fromkeys(item_ids))
+    if not ids:
+        return []
+    return list(session.scalars(select(Item).where(
+        Item.id.in_(ids), Item.queue_id == queue.id, Item.status.in_(OPEN_STATUSES))
+        .execution_options(populate_existing=True)))
+
+
+def bulk_release(session: Session, actor: User, queue: Queue,
+                 item_ids: Iterable[str]) -> list[str]:
+    """Release every listed in-review item of `queue`; commit. Returns the released ids."""
+    released = []
+    for item in _open_items(session, queue, item_ids):
+        if item.status != "in_review":
+            continue
+        won = session.execute(
+            update(Item).where(Item.id == item.id, Item.status == "in_review",
+                               Item.version == item.version)
+            .values(status="pending", version=Item.version + 1, **_CLEAR_LEASE)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if won:
+            record_event(session, item.id, "released", actor.name,
+                         {"reason": "released by supervisor", "claimed_by": item.claimed_by})
+            released.append(item.id)
+    session.commit()
+    return released
+
+
+def bulk_reassign(session: Session, actor: User, queue: Queue, item_ids: Iterable[str],
+                  reviewer: User | None) -> list[str]:
+    """Assign every listed open item of `queue` to `reviewer`; commit. Returns the ids moved."""
+    _check_assignee(session, queue, reviewer)
+    moved = [item.id for item in _open_items(session, queue, item_ids)
+             if _assign_one(session, actor, item, reviewer)]
+    session.commit()
+    return moved

@@ -1,0 +1,2 @@
+"""Intake: items arrive, are validated and routed (auto-approve, secondary check, human),
+in bulk or one by one."""

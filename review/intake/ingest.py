@@ -1,0 +1,280 @@
+"""Ingest: validate, store and route submitted items, idempotently.
+
+Idempotency rests on the unique constraint (submitter, queue, external_id),
+never on check-then-insert: concurrent replays race on the constraint and the
+loser reads the winner's row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from review.core.clock import utcnow
+from review.core.db import after_commit
+from review.core.errors import Conflict, DomainError, InvalidInput
+from review.core.events import event_row, insert_events
+from review.core.models import Item, Queue
+from review.core.netguard import UnsafeUrl, check_url
+from review.core.settings import settings
+from review.human.decisions import apply_auto_decision
+from review.intake.routing import route_item, routing_policy
+from review.intake.schemas import ITEM_IN, validation_errors
+from review.webhooks.outbox import queue_decision_webhook
+
+
+@dataclass
+class IngestResult:
+    item: Item
+    created: bool
+
+
+def new_item_id() -> str:
+    """Time-ordered, unguessable: 12 hex digits of milliseconds + 80 random bits."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def body_hash(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate_payload(payload: Any, queues: dict[str, Queue]) -> Queue:
+    """Raise a domain error for anything wrong with one item payload."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("validation_failed", "An item must be a JSON object.")
+    problems = validation_errors(ITEM_IN, payload)
+    if problems:
+        raise InvalidInput("validation_failed", "The item is invalid.", problems)
+    queue = queues.get(payload["queue"])
+    if queue is None:
+        raise InvalidInput("unknown_queue", f"No queue {payload['queue']!r}.",
+                       [{"path": "queue", "message": "unknown queue"}])
+    url = payload.get("callback_url")
+    if url:
+        try:
+            # No DNS here (hot path); deliveries check the resolved address again.
+            check_url(url, settings().ALLOWED_CALLBACK_HOSTS, resolve=False)
+        except UnsafeUrl as exc:
+            raise InvalidInput("unsafe_callback_url", str(exc),
+                           [{"path": "callback_url", "message": str(exc)}]) from exc
+    return queue
+
+
+def _queue_slug(payload: Any) -> str | None:
+    if isinstance(payload, dict) and isinstance(payload.get("queue"), str):
+        return payload["queue"]
+    return None
+
+
+def load_queues(session: Session, slugs: set[str]) -> dict[str, Queue]:
+    rows = session.scalars(select(Queue).where(Queue.slug.in_(slugs))) if slugs else []
+    return {q.slug: q for q in rows}
+
+
+def build_item(session: Session, payload: dict[str, Any], queue: Queue, submitter: str,
+               digest: str) -> Item:
+    """A new routed item, not yet added to the session (`_stage` does that)."""
+    now = utcnow()
+    model = payload.get("model") or {}
+    item = Item(
+        id=new_item_id(),
+        queue_id=queue.id,
+        queue=queue,
+        submitter=submitter,
+        external_id=payload.get("external_id"),
+        body_hash=digest,
+        input=payload.get("input"),
+        output=payload["output"],
+        context=payload.get("context") or [],
+        confidence=float(payload["confidence"]),
+        model_name=model.get("name"),
+        model_version=model.get("version"),
+        prompt_version=payload.get("prompt_version"),
+        priority=payload.get("priority", 50),
+        meta=payload.get("metadata") or {},
+        callback_url=payload.get("callback_url"),
+        created_at=now,
+        sla_state="ok",
+        escalated=False,
+        version=1,
+        check_attempts=0,
+    )
+    policy = routing_policy(session, queue, item.model_version, item.prompt_version)
+    route = route_item(policy, item_id=item.id, output=item.output, confidence=item.confidence)
+    item.route_path = route.path
+    item.route_reasons = route.reasons
+    item.audit_sampled = route.audit_sampled
+    item.shadow_route = route.shadow_route
+    item.status = route.status
+    item.priority = min(100, item.priority + route.priority_boost)
+    if route.path == "auto":
+        apply_auto_decision(item, route.reasons)
+    elif route.path == "human":
+        item.due_at = now + timedelta(seconds=queue.sla_seconds)
+    else:
+        item.check_enqueued_at = now
+    return item
+
+
+def _stage(session: Session, item: Item, actor: str) -> list[dict[str, Any]]:
+    """Add the item (and its webhook); return its audit events for `_write`."""
+    session.add(item)
+    events = [
+        event_row(item.id, "ingested", actor, {"confidence": item.confidence}),
+        event_row(item.id, "routed", "router", {
+            "path": item.route_path, "reasons": item.route_reasons,
+            "audit_sampled": item.audit_sampled, "shadow_route": item.shadow_route}),
+    ]
+    if item.route_path == "auto":
+        events.append(event_row(item.id, "decided", "router",
+                                {"outcome": "approve", "kind": "router"}))
+        queue_decision_webhook(session, item)
+    elif item.route_path == "check":
+        after_commit(session, enqueue_check, item.id, item.queue.checker)
+    return events
+
+
+def _write(session: Session, events: list[dict[str, Any]]) -> None:
+    """Flush the staged items, then their events (which reference them), then commit."""
+    session.flush()
+    insert_events(session, events)
+    session.commit()
+
+
+def enqueue_check(item_id: str, checker: dict[str, Any] | None = None) -> bool:
+    from review.intake.checking import enqueue_check as enqueue_check_job
+
+    return enqueue_check_job(item_id, checker)
+
+
+def _replay(existing: Item, digest: str) -> IngestResult:
+    if existing.body_hash != digest:
+        raise Conflict("idempotency_conflict",
+                       "An item with this external_id exists with a different body.",
+                       {"item_id": existing.id})
+    return IngestResult(existing, created=False)
+
+
+def _find_existing(
+    session: Session, submitter: str, queue_id: int, external_id: str
+) -> Item | None:
+    return session.scalar(select(Item).where(
+        Item.submitter == submitter, Item.queue_id == queue_id,
+        Item.external_id == external_id))
+
+
+def submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
+    """Store one item (or return the replayed one) and commit."""
+    slug = _queue_slug(payload)
+    queues = load_queues(session, {slug} if slug else set())
+    queue = validate_payload(payload, queues)
+    digest = body_hash(payload)
+    external_id = payload.get("external_id")
+    if external_id is not None:
+        existing = _find_existing(session, submitter, queue.id, external_id)
+        if existing is not None:
+            return _replay(existing, digest)
+    item = build_item(session, payload, queue, submitter, digest)
+    try:
+        _write(session, _stage(session, item, submitter))
+    except IntegrityError:
+        session.rollback()
+        existing = _find_existing(session, submitter, queue.id, external_id) if external_id \
+            else None
+        if existing is None:
+            raise
+        return _replay(existing, digest)
+    return IngestResult(item, created=True)
+
+
+def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[dict[str, Any]]:
+    """Store every valid item of a batch; one result per input, in order."""
+    queues = load_queues(session, {s for s in map(_queue_slug, payloads) if s})
+    results: list[dict[str, Any] | None] = [None] * len(payloads)
+    fresh: dict[tuple[int, str | None], tuple[int, Item]] = {}
+    keyed: dict[tuple[int, str], list[int]] = {}
+    prepared: list[tuple[int, dict[str, Any], Queue, str]] = []
+    for index, payload in enumerate(payloads):
+        try:
+            queue = validate_payload(payload, queues)
+        except DomainError as exc:
+            results[index] = _error_result(index, exc)
+            continue
+        digest = body_hash(payload)
+        prepared.append((index, payload, queue, digest))
+        if payload.get("external_id") is not None:
+            keyed.setdefault((queue.id, payload["external_id"]), []).append(index)
+    existing = _existing_for_batch(session, submitter, keyed)
+    new_items: list[tuple[int, Item]] = []
+    for index, payload, queue, digest in prepared:
+        key = (queue.id, payload.get("external_id"))
+        prior = existing.get(key) if key[1] is not None else None
+        if prior is None and key[1] is not None and key in fresh:
+            prior = fresh[key][1]
+        if prior is not None:
+            try:
+                _replay(prior, digest)
+                results[index] = {"index": index, "result": "replayed", "id": prior.id,
+                                  "status": prior.status}
+            except DomainError as exc:
+                results[index] = _error_result(index, exc)
+            continue
+        item = build_item(session, payload, queue, submitter, digest)
+        fresh[key if key[1] is not None else (queue.id, item.id)] = (index, item)
+        new_items.append((index, item))
+    events = [e for _index, item in new_items for e in _stage(session, item, submitter)]
+    try:
+        _write(session, events)
+    except IntegrityError:
+        # A concurrent request won a race on some external_id: fall back to
+        # one transaction per item, each resolving its own replay.
+        session.rollback()
+        for index, _item in new_items:
+            results[index] = _one_by_one(session, payloads[index], submitter, index)
+        return [r for r in results if r is not None]
+    for index, item in new_items:
+        results[index] = {"index": index, "result": "created", "id": item.id,
+                          "status": item.status}
+    return [r for r in results if r is not None]
+
+
+def _one_by_one(session: Session, payload: Any, submitter: str, index: int) -> dict[str, Any]:
+    try:
+        outcome = submit_item(session, payload, submitter)
+    except DomainError as exc:
+        return _error_result(index, exc)
+    return {"index": index, "result": "created" if outcome.created else "replayed",
+            "id": outcome.item.id, "status": outcome.item.status}
+
+
+def _existing_for_batch(
+    session: Session, submitter: str, keyed: dict[tuple[int, str], list[int]]
+) -> dict[tuple[int, str | None], Item]:
+    if not keyed:
+        return {}
+    found: dict[tuple[int, str | None], Item] = {}
+    by_queue: dict[int, list[str]] = {}
+    for queue_id, external_id in keyed:
+        by_queue.setdefault(queue_id, []).append(external_id)
+    for queue_id, external_ids in by_queue.items():
+        rows = session.scalars(select(Item).where(
+            Item.submitter == submitter, Item.queue_id == queue_id,
+            Item.external_id.in_(external_ids)))
+        for item in rows:
+            found[(queue_id, item.external_id)] = item
+    return found
+
+
+def _error_result(index: int, exc: DomainError) -> dict[str, Any]:
+    # The refusal itself: the API edge gives it its status code and JSON shape.
+    return {"index": index, "result": "error", "error": exc}

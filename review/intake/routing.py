@@ -1,0 +1,165 @@
+"""The router: decide at ingest whether an item is auto-approved, checked or
+sent to a human. A pure function of the queue policy and the item, so it can
+be replayed and simulated.
+
+Adaptive queues (review/adaptive/learning.py) hand in the threshold learned for the
+item's model and prompt version, the rollout share and the breaker; when any
+of them holds an item back, it goes to a human with `shadow_route` saying
+what the router would have done, which is itself evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from review.adaptive.learning import learned_threshold
+from review.adaptive.thresholds import in_live_share, live_share
+from review.core.models import LearnedThreshold, Queue
+from review.intake.validation import validate_output
+
+# Validation failures and audit samples jump ahead of ordinary human work.
+VALIDATION_PRIORITY_BOOST = 20
+CHECK_FAIL_PRIORITY_BOOST = 15
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The routing part of a queue's policy.
+
+    `auto_approve_at` None means nothing may auto-approve: an adaptive queue
+    whose item version has no learned threshold (yet, or any more).
+    """
+
+    auto_approve_at: float | None = 0.9
+    # An adaptive version whose threshold was withdrawn is shadowed at its last one.
+    shadow_threshold: float | None = None
+    review_below: float = 0.6
+    audit_rate: float = 0.0
+    output_schema: dict | None = None
+    blocked_phrases: list[str] = field(default_factory=list)
+    max_output_chars: int | None = None
+    has_checker: bool = True
+    adaptive: bool = False
+    rollout_stage: str = "100%"
+    breaker_open: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str  # "auto" | "check" | "human"
+    reasons: list[str]
+    audit_sampled: bool = False
+    priority_boost: int = 0
+    shadow_route: str | None = None
+
+    @property
+    def status(self) -> str:
+        return {"auto": "approved", "check": "checking", "human": "pending"}[self.path]
+
+
+def audit_sampled(item_id: str, audit_rate: float) -> bool:
+    """Deterministic by item id, so a replay or a re-route samples the same items."""
+    if audit_rate <= 0:
+        return False
+    if audit_rate >= 1:
+        return True
+    digest = hashlib.sha256(f"audit:{item_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < audit_rate
+
+
+def route_item(policy: Policy, *, item_id: str, output: Any, confidence: float) -> Route:
+    """Route one item. Validation failures never auto-approve."""
+    problems = validate_output(
+        output,
+        output_schema=policy.output_schema,
+        blocked_phrases=policy.blocked_phrases,
+        max_output_chars=policy.max_output_chars,
+    )
+    if problems:
+        return Route("human", [f"validation: {p}" for p in problems],
+                     priority_boost=VALIDATION_PRIORITY_BOOST)
+    live = _live_route(policy, item_id, confidence)
+    held = _held_back(policy, item_id)
+    if held is None:
+        return live
+    if live.path == "human":
+        return Route("human", [held, *live.reasons], audit_sampled=live.audit_sampled)
+    return Route("human", [held, f"would have routed {live.path}: {live.reasons[0]}"],
+                 shadow_route=live.path)
+
+
+def _live_route(policy: Policy, item_id: str, confidence: float) -> Route:
+    threshold = policy.auto_approve_at
+    name = "learned threshold" if policy.adaptive else "auto_approve_at"
+    if threshold is None and policy.shadow_threshold is not None:
+        threshold, name = policy.shadow_threshold, "withdrawn threshold"
+    if threshold is not None and confidence >= threshold:
+        if audit_sampled(item_id, policy.audit_rate):
+            return Route(
+                "human",
+                [f"audit sample: confidence {confidence:g} >= {name} {threshold:g}, "
+                 f"sampled at rate {policy.audit_rate:g}"],
+                audit_sampled=True,
+            )
+        return Route("auto", [f"confidence {confidence:g} >= {name} {threshold:g}"])
+    if confidence < policy.review_below:
+        return Route("human", [f"confidence {confidence:g} < review_below "
+                               f"{policy.review_below:g}"])
+    if not policy.has_checker:
+        return Route("human", [f"confidence {confidence:g} is ambiguous and the queue has "
+                               "no checker"])
+    upper = f"{name} {threshold:g}" if threshold is not None else "no learned threshold"
+    return Route("check", [f"confidence {confidence:g} between review_below "
+                           f"{policy.review_below:g} and {upper}"])
+
+
+def _held_back(policy: Policy, item_id: str) -> str | None:
+    """Why an item that would be decided automatically goes to a human instead."""
+    if policy.breaker_open:
+        return "circuit breaker open: all items to humans"
+    if policy.adaptive and policy.auto_approve_at is None:
+        if policy.shadow_threshold is not None:
+            return ("shadow: this version's threshold was withdrawn, its evidence no longer "
+                    "bounds the error rate under the target")
+        return "shadow: no evidence yet for this model and prompt version"
+    share = live_share(policy.rollout_stage)
+    if share <= 0:
+        return "shadow mode: routing recorded, every item to humans"
+    if not in_live_share(item_id, share):
+        return f"rollout at {policy.rollout_stage}: item outside the live share"
+    return None
+
+
+# The router's inputs: a queue's policy, with the threshold learned for the item's version.
+
+
+def policy_for(queue: Queue, learned: LearnedThreshold | None = None) -> Policy:
+    """The router's view of a queue; adaptive queues pass the item version's `learned`
+    threshold (None: that version has none yet, so nothing auto-approves)."""
+    adaptive = queue.max_error_rate is not None
+    return Policy(
+        auto_approve_at=(learned.threshold if learned else None) if adaptive
+        else queue.auto_approve_at,
+        shadow_threshold=learned.last_threshold if adaptive and learned else None,
+        review_below=queue.review_below,
+        audit_rate=queue.audit_rate,
+        output_schema=queue.output_schema,
+        blocked_phrases=list(queue.blocked_phrases or []),
+        max_output_chars=queue.max_output_chars,
+        has_checker=bool(queue.checker),
+        adaptive=adaptive,
+        rollout_stage=queue.rollout_stage,
+        breaker_open=queue.breaker_open,
+    )
+
+
+def routing_policy(session: Session, queue: Queue, model_version: str | None,
+                   prompt_version: str | None) -> Policy:
+    """The policy the router applies to one item of `queue` from this version."""
+    if queue.max_error_rate is None:
+        return policy_for(queue)
+    return policy_for(queue, learned_threshold(session, queue, model_version, prompt_version))

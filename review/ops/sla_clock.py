@@ -1,0 +1,196 @@
+"""The SLA clock: one `tick` marks items at risk or breached, raises their
+priority, opens an alert (and queues a POST to ALERT_WEBHOOK_URL) once per
+item per state, and releases reviewer leases that ran out.
+
+Run every SLA_TICK_INTERVAL seconds by the RQ worker (review/ops/schedule.py).
+Every change is a conditional UPDATE on the state it moves from, and an
+alert's episode key is unique while open, so two ticks racing (two workers,
+a slow tick overlapping the next) change and notify each item only once.
+The SLA state is not a decision: it does not bump the item's version, so a
+reviewer's pending decision never conflicts with the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from review.core.clock import isoformat, utcnow
+from review.core.db import after_commit
+from review.core.events import record_event
+from review.core.models import Alert, Item, Queue, WebhookDelivery
+from review.core.settings import settings
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("pending", "in_review")
+SLA_PRIORITY_BOOST = {"at_risk": 10, "breached": 20}
+BATCH = 1000
+
+
+@dataclass
+class TickReport:
+    at_risk: list[str] = field(default_factory=list)
+    breached: list[str] = field(default_factory=list)
+    leases_released: list[str] = field(default_factory=list)
+    alerts_resolved: int = 0
+
+
+def tick(session: Session, now: datetime | None = None) -> TickReport:
+    """One turn of the clock; idempotent, so it may run late, twice, or concurrently."""
+    now = now or utcnow()
+    report = TickReport()
+    report.leases_released = release_expired_leases(session, now)
+    # Breached first: an item that crossed both lines since the last tick is
+    # reported once, as breached.
+    report.breached = mark_breached(session, now)
+    report.at_risk = mark_at_risk(session, now)
+    report.alerts_resolved = resolve_alerts_of_closed_items(session, now)
+    return report
+
+
+def release_expired_leases(session: Session, now: datetime) -> list[str]:
+    """Items whose reviewer lease ran out go back to `pending` for someone else."""
+    rows = session.execute(
+        select(Item.id, Item.lease_token, Item.claimed_by)
+        .where(Item.status == "in_review", Item.lease_expires_at < now)
+        .limit(BATCH)
+    ).all()
+    session.rollback()
+    released = []
+    for item_id, token, claimed_by in rows:
+        won = session.execute(
+            update(Item)
+            .where(Item.id == item_id, Item.status == "in_review", Item.lease_token == token,
+                   Item.lease_expires_at < now)
+            .values(status="pending", claimed_by=None, lease_token=None, lease_expires_at=None,
+                    version=Item.version + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if won:
+            record_event(session, item_id, "lease_expired", "sla",
+                         {"claimed_by": claimed_by})
+            released.append(item_id)
+        session.commit()
+    return released
+
+
+def mark_breached(session: Session, now: datetime) -> list[str]:
+    rows = session.scalars(
+        select(Item.id)
+        .where(Item.status.in_(OPEN_STATUSES), Item.due_at.is_not(None), Item.due_at <= now,
+               Item.sla_state != "breached")
+        .order_by(Item.due_at)
+        .limit(BATCH)
+    ).all()
+    session.rollback()
+    return [item_id for item_id in rows
+            if _move(session, item_id, ("ok", "at_risk"), "breached", now)]
+
+
+def mark_at_risk(session: Session, now: datetime) -> list[str]:
+    ratio = float(settings().AT_RISK_RATIO)
+    longest = session.scalar(select(func.max(Queue.sla_seconds))) or 0
+    # Coarse filter in SQL (no portable interval arithmetic), exact test below:
+    # at risk once `ratio` of the time from creation to due has passed.
+    horizon = now + timedelta(seconds=(1 - ratio) * longest)
+    rows = session.execute(
+        select(Item.id, Item.created_at, Item.due_at)
+        .where(Item.status.in_(OPEN_STATUSES), Item.due_at.is_not(None), Item.due_at > now,
+               Item.due_at <= horizon, Item.sla_state == "ok")
+        .order_by(Item.due_at)
+        .limit(BATCH)
+    ).all()
+    session.rollback()
+    marked = []
+    for item_id, created_at, due_at in rows:
+        if created_at + (due_at - created_at) * ratio > now:
+            continue
+        if _move(session, item_id, ("ok",), "at_risk", now):
+            marked.append(item_id)
+    return marked
+
+
+def _move(session: Session, item_id: str, from_states: tuple[str, ...], state: str,
+          now: datetime) -> bool:
+    """Move one item's SLA state; on success raise priority, log, alert; commit."""
+    boost = SLA_PRIORITY_BOOST[state]
+    won = session.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.sla_state.in_(from_states),
+               Item.status.in_(OPEN_STATUSES))
+        .values(sla_state=state,
+                priority=case((Item.priority + boost > 100, 100), else_=Item.priority + boost))
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not won:
+        session.rollback()
+        return False
+    item = session.get(Item, item_id, populate_existing=True)
+    record_event(session, item_id, f"sla_{state}", "sla",
+                 {"due_at": isoformat(item.due_at), "priority": item.priority})
+    session.commit()
+    open_alert(session, item, f"sla_{state}", now)
+    return True
+
+
+def alert_message(item: Item, kind: str) -> str:
+    due = isoformat(item.due_at)
+    if kind == "sla_breached":
+        return f"Item {item.id} in queue {item.queue.slug} missed its SLA (due {due})."
+    return f"Item {item.id} in queue {item.queue.slug} is at risk of missing its SLA (due {due})."
+
+
+def open_alert(session: Session, item: Item, kind: str, now: datetime) -> Alert | None:
+    """Open the item's alert episode for `kind` unless it is open already; notify once."""
+    data: dict[str, Any] = {"item_id": item.id, "queue": item.queue.slug,
+                            "due_at": isoformat(item.due_at), "priority": item.priority,
+                            "status": item.status}
+    alert = Alert(queue_id=item.queue_id, item_id=item.id, kind=kind,
+                  episode_key=f"{kind}:{item.id}", message=alert_message(item, kind),
+                  data=data, opened_at=now)
+    session.add(alert)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()  # this episode is open already: it was notified then
+        return None
+    url = settings().ALERT_WEBHOOK_URL
+    if url:
+        delivery = WebhookDelivery(
+            event_id=f"evt_{item.id}_{kind}", item_id=item.id, kind=f"alert.{kind}", url=url,
+            payload={"type": f"alert.{kind}", "alert": {
+                "id": alert.id, "kind": kind, "message": alert.message,
+                "opened_at": isoformat(now), **data}},
+            secret_key_name=None, status="pending", next_attempt_at=utcnow())
+        session.add(delivery)
+        alert.notified_at = now
+        after_commit(session, _enqueue_alert_delivery, delivery)
+    session.commit()
+    return alert
+
+
+def _enqueue_alert_delivery(delivery: WebhookDelivery) -> None:
+    from review.webhooks.delivery import enqueue_attempt
+
+    enqueue_attempt(delivery.id, 1)
+
+
+def resolve_alerts_of_closed_items(session: Session, now: datetime) -> int:
+    """Close the SLA episodes of items that were decided (or left the human queue)."""
+    closed = select(Item.id).where(Item.status.not_in(OPEN_STATUSES))
+    result = session.execute(
+        update(Alert)
+        .where(Alert.resolved_at.is_(None), Alert.kind.in_(("sla_at_risk", "sla_breached")),
+               Alert.item_id.in_(closed))
+        .values(resolved_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount or 0
