@@ -126,7 +126,7 @@ def test_silent_worker_or_scheduler(app, db, alive, keys):
 
 
 def test_two_evaluators_open_one_episode(app, db, make_queue):
-    from review.alerts.rules import Condition, open_episode
+    from review.alerts.episodes import Condition, open_episode
     from review.core.db import session_scope
 
     condition = Condition("backlog_cap", "backlog_cap:x", "too many")

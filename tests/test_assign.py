@@ -15,10 +15,8 @@ from review.core.clock import utcnow
 from review.core.db import get_session
 from review.core.errors import DomainError
 from review.core.models import Item, ItemEvent, Queue, QueueMember, Review, User
+from review.human.assignment import assign, bulk_reassign, bulk_release
 from review.human.claims import (
-    assign,
-    bulk_reassign,
-    bulk_release,
     claim_next,
     escalate,
     extend_lease,

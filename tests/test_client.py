@@ -27,7 +27,7 @@ from review.client import (
 )
 from review.core.models import ApiKey
 from review.core.models import Item as ItemRow
-from review.webhooks.outbox import sign
+from review.webhooks.signing import sign
 from tests.conftest import LiveServer, make_config
 
 

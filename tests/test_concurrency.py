@@ -166,19 +166,19 @@ class Actor:
 
     # -- supervisor steps
     def do_reassign(self, i: int) -> None:
-        from review.human.claims import assign
+        from review.human.assignment import assign
 
         target = self.session().scalar(select(User).where(
             User.name == REVIEWERS[i % len(REVIEWERS)]))
         assign(self.session(), self.me(), self.item(self.item_ids[i % ITEMS]), target)
 
     def do_unassign(self, i: int) -> None:
-        from review.human.claims import assign
+        from review.human.assignment import assign
 
         assign(self.session(), self.me(), self.item(self.item_ids[i % ITEMS]), None)
 
     def do_bulk_release(self, _i: int) -> None:
-        from review.human.claims import bulk_release
+        from review.human.assignment import bulk_release
 
         bulk_release(self.session(), self.me(), self.queue(), self.item_ids)
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from review.adaptive.evidence import automation_samples
 from review.adaptive.thresholds import breaker_scan, clopper_pearson_upper
-from review.alerts.rules import Condition, open_episode, resolve_episodes
+from review.alerts.episodes import Condition, open_episode, resolve_episodes
 from review.core.clock import utcnow
 from review.core.models import PolicyChange, Queue
 

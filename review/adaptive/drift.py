@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from review.adaptive.evidence import version_filter
 from review.adaptive.thresholds import shift_alert
-from review.alerts.rules import Condition, open_episode, resolve_episodes
+from review.alerts.episodes import Condition, open_episode, resolve_episodes
 from review.core.models import Item, LearnedThreshold, Queue
 from review.core.settings import settings
 

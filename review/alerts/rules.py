@@ -25,31 +25,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from review.core.clock import isoformat, utcnow
-from review.core.db import after_commit
+from review.alerts.episodes import Condition, open_episode, resolve_episodes
+from review.core.clock import utcnow
 from review.core.liveness import Liveness, liveness
-from review.core.models import Alert, Item, Queue, WebhookDelivery
+from review.core.models import Alert, Item, Queue
 from review.core.settings import settings
 from review.reports.backlog import RATE_WINDOW, QueueHealth, queue_health
 
 log = logging.getLogger(__name__)
 
 KINDS = ("backlog_cap", "clear_time", "breach_rate", "worker_silent", "scheduler_silent")
-
-
-@dataclass(frozen=True)
-class Condition:
-    kind: str
-    key: str
-    message: str
-    queue_id: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -167,66 +156,3 @@ def _liveness_conditions(alive: Liveness) -> list[Condition]:
                                                else " (never seen)."),
             data={"scheduler_age": age}))
     return found
-
-
-def resolve_episodes(session: Session, keys: list[str], now: datetime) -> None:
-    """Close the open episodes of these keys (none open: nothing happens)."""
-    session.execute(update(Alert).where(Alert.resolved_at.is_(None), Alert.episode_key.in_(keys))
-                    .values(resolved_at=now).execution_options(synchronize_session=False))
-
-
-def open_episode(session: Session, condition: Condition, now: datetime) -> Alert | None:
-    """Insert the episode and its notification; None if it is open already."""
-    alert = Alert(queue_id=condition.queue_id, kind=condition.kind,
-                  episode_key=condition.key, message=condition.message,
-                  data=condition.data, opened_at=now)
-    session.add(alert)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()  # another evaluator opened (and notified) it first
-        return None
-    url = settings().ALERT_WEBHOOK_URL
-    if url:
-        delivery = WebhookDelivery(
-            event_id=f"evt_alert_{alert.id}", item_id=None, kind=f"alert.{condition.kind}",
-            url=url, secret_key_name=None, status="pending", next_attempt_at=now,
-            payload={"type": f"alert.{condition.kind}", "alert": alert_to_dict(alert)})
-        session.add(delivery)
-        alert.notified_at = now
-        after_commit(session, _enqueue_delivery, delivery)
-    session.commit()
-    log.warning("alert opened: %s", condition.message)
-    return alert
-
-
-def _enqueue_delivery(delivery: WebhookDelivery) -> None:
-    from review.webhooks.outbox import enqueue_delivery
-
-    enqueue_delivery(delivery.id)
-
-
-def alert_to_dict(alert: Alert) -> dict[str, Any]:
-    return {"id": alert.id, "kind": alert.kind, "key": alert.episode_key,
-            "message": alert.message, "data": alert.data or {},
-            "opened_at": isoformat(alert.opened_at), "resolved_at": isoformat(alert.resolved_at),
-            "notified_at": isoformat(alert.notified_at)}
-
-
-def visible_alerts(session: Session, queue_ids: list[int], limit: int = 50
-                   ) -> dict[str, Any]:
-    """Open and recent alerts of these queues and the global ones, for the dashboard."""
-    scope = (Alert.queue_id.in_(queue_ids)) | (Alert.queue_id.is_(None))
-    open_rows = list(session.scalars(
-        select(Alert).where(scope, Alert.resolved_at.is_(None), Alert.item_id.is_(None))
-        .order_by(Alert.opened_at.desc()).limit(limit)))
-    recent = list(session.scalars(
-        select(Alert).where(scope, Alert.resolved_at.is_not(None), Alert.item_id.is_(None))
-        .order_by(Alert.resolved_at.desc()).limit(10)))
-    # Per-item SLA alerts (the SLA clock's) are counted, not listed: there can be many.
-    item_counts = dict(session.execute(
-        select(Alert.kind, func.count()).where(
-            Alert.queue_id.in_(queue_ids), Alert.resolved_at.is_(None),
-            Alert.item_id.is_not(None)).group_by(Alert.kind)).all())
-    return {"open": [alert_to_dict(a) for a in open_rows],
-            "recent": [alert_to_dict(a) for a in recent], "item_alerts": item_counts}

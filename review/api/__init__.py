@@ -1,8 +1,6 @@
-"""The JSON API, version 1."""
+"""The JSON API, version 1: importing this package registers every route on `bp`."""
 
-from flask import Blueprint
+from review.api import items, openapi, queues, reports, review, webhooks
+from review.api.blueprint import bp
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-# Routes register on import.
-from review.api import items, openapi, queues, reports, review, webhooks  # noqa: E402,F401
+__all__ = ["bp", "items", "openapi", "queues", "reports", "review", "webhooks"]

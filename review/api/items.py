@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from flask import jsonify, request
 
-from review.api import bp
+from review.api.blueprint import bp
 from review.api.body import json_object
 from review.api.errors import ApiError, batch_entry
 from review.api.keys import current_key, require_key
+from review.core.access import reviewable_item
 from review.core.clock import utcnow
 from review.core.db import get_session
 from review.core.events import item_history
@@ -17,7 +18,6 @@ from review.core.items import get_item_for_key, item_to_dict, list_decisions
 from review.core.ratelimit import enforce
 from review.core.settings import settings
 from review.human.item_page import history_for
-from review.human.members import reviewable_item
 from review.intake.ingest import submit_batch, submit_item
 from review.intake.schemas import BATCH_IN, validation_errors
 from review.ops.metrics import observe_ingest

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import jsonify
 
-from review.api import bp
+from review.api.blueprint import bp
 from review.intake.schemas import BATCH_IN, DECISION_IN, ITEM_IN
 
 ERROR = {

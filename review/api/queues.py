@@ -17,15 +17,15 @@ from review.adaptive.breaker import reset_breaker
 from review.adaptive.learning import queue_state
 from review.adaptive.rollout import StageError, set_stage
 from review.adaptive.thresholds import ROLLOUT_STAGES
-from review.api import bp
+from review.api.blueprint import bp
 from review.api.body import json_object
 from review.api.errors import ApiError
 from review.api.keys import current_key, require_key
 from review.api.openapi import COMPONENTS, PATHS, json_content, operation, path_param, ref
+from review.core.access import can_supervise, reviewable_queue
 from review.core.db import get_session
 from review.core.models import Queue
 from review.core.queues import queue_by_slug
-from review.human.members import can_supervise, reviewable_queue
 from review.intake.schemas import validation_errors
 
 NOTE = {"type": "string", "maxLength": 2000, "description": "Why; kept in the audit trail."}

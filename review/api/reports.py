@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request, stream_with_context
 
-from review.alerts.rules import visible_alerts
-from review.api import bp
+from review.alerts.episodes import visible_alerts
+from review.api.blueprint import bp
 from review.api.errors import ApiError
 from review.api.keys import require_key
 from review.api.openapi import PATHS, json_content, operation, query_param
-from review.core.access import supervised_queue, supervised_queues
+from review.core.access import report_queue, supervised_queues
 from review.core.clock import isoformat, utcnow
 from review.core.db import get_session
 from review.core.settings import settings
@@ -23,7 +23,7 @@ def _queue():  # noqa: ANN202 - a Queue
     slug = request.args.get("queue")
     if not slug:
         raise ApiError(400, "missing_queue", "Give the queue as ?queue=SLUG.")
-    return supervised_queue(get_session(), None, slug)
+    return report_queue(get_session(), None, slug)
 
 
 def _range():  # noqa: ANN202 - a DateRange
@@ -63,7 +63,7 @@ def report_sla():
 def report_reviewers():
     session = get_session()
     slug = request.args.get("queue")
-    queues = [supervised_queue(session, None, slug)] if slug else supervised_queues(session, None)
+    queues = [report_queue(session, None, slug)] if slug else supervised_queues(session, None)
     return jsonify(reviewer_report(session, queues, _range()))
 
 

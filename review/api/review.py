@@ -10,16 +10,16 @@ from typing import Any
 
 from flask import jsonify
 
-from review.api import bp
+from review.api.blueprint import bp
 from review.api.body import json_object
 from review.api.errors import ApiError
 from review.api.keys import current_key, require_key
 from review.api.openapi import COMPONENTS, PATHS, json_content, operation, path_param, ref
+from review.core.access import reviewable_item, reviewable_queue
 from review.core.db import get_session
 from review.core.items import item_to_dict
 from review.core.models import User
 from review.human.claims import Claim, claim_next, escalate, extend_lease, release
-from review.human.members import reviewable_item, reviewable_queue
 from review.human.verdicts import Verdict, decide_as_reviewer
 from review.intake.schemas import DECISION_IN, validation_errors
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from review.api import bp
+from review.api.blueprint import bp
 from review.api.errors import ApiError
 from review.api.keys import require_key
 from review.api.openapi import (

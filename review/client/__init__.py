@@ -26,7 +26,6 @@ from review.client.errors import (
     NotFound,
     RateLimited,
     ReviewError,
-    Timeout,
     Unavailable,
     ValidationError,
     WebhookVerificationError,
@@ -41,6 +40,7 @@ from review.client.models import (
     Item,
     Route,
     Sla,
+    Timeout,
 )
 from review.client.webhooks import SIGNATURE_HEADER, verify_webhook
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
-
-if TYPE_CHECKING:
-    from review.client.models import Item
 
 
 class ReviewError(Exception):
@@ -52,14 +49,6 @@ class RateLimited(ReviewError):
 
 class Unavailable(ReviewError):
     """503 (or a gateway error, or no connection at all): retry later."""
-
-
-class Timeout(ReviewError, TimeoutError):
-    """`wait()` ran out of time; `item` is the last state seen."""
-
-    def __init__(self, message: str, *, item: Item | None = None) -> None:
-        super().__init__(message, code="wait_timeout")
-        self.item = item
 
 
 class WebhookVerificationError(ReviewError):

@@ -1,4 +1,5 @@
-"""Typed results of the client: dataclasses over the API's JSON, each keeping `raw`."""
+"""Typed results of the client: dataclasses over the API's JSON, each keeping `raw`;
+and `Timeout`, the error of a `wait()` that carries the last item seen."""
 
 from __future__ import annotations
 
@@ -150,3 +151,11 @@ class BatchResult:
             entries.append(BatchEntry(r["index"], r["result"], r.get("id"),
                                       r.get("status"), error))
         return cls(entries, dict(d.get("summary") or {}), d)
+
+
+class Timeout(ReviewError, TimeoutError):
+    """`wait()` ran out of time; `item` is the last state seen."""
+
+    def __init__(self, message: str, *, item: Item | None = None) -> None:
+        super().__init__(message, code="wait_timeout")
+        self.item = item

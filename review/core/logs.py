@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, request
+from rq import get_current_job
 
 from review.core.settings import settings
 
@@ -76,8 +77,6 @@ def job_log_context() -> Iterator[str | None]:
     """Inside an RQ job: bind the enqueuing request's id (or the job's own id)."""
     request_id = None
     try:
-        from rq import get_current_job
-
         job = get_current_job()
     except Exception:  # noqa: BLE001 - outside a worker there is no job
         job = None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from flask import has_app_context
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from sqlalchemy import select
@@ -103,8 +104,6 @@ def _validate_adaptive(slug: str, policy: dict[str, Any]) -> None:
 
 def _default_sla_seconds() -> int:
     """DEFAULT_SLA_SECONDS of the running app (3600 outside one)."""
-    from flask import has_app_context
-
     if has_app_context():
         return int(settings().DEFAULT_SLA_SECONDS or 3600)
     return int(POLICY_FIELDS["sla_seconds"])

@@ -26,18 +26,18 @@ from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import ColumnElement, type_coerce
 
+from review.core.access import can_review, member_tags
 from review.core.clock import isoformat, utcnow
-from review.core.errors import Conflict, DomainError, InvalidInput, NotAllowed
+from review.core.errors import Conflict, DomainError, NotAllowed
 from review.core.events import record_event
 from review.core.models import Item, Queue, Review, User
 from review.core.settings import settings
-from review.human.members import can_review, member_tags
 
 # An escalated item jumps ahead of ordinary work in the supervisors' view.
 ESCALATION_PRIORITY_BOOST = 30
 BATCH = 1000
 OPEN_STATUSES = ("pending", "in_review")
-_CLEAR_LEASE = dict(claimed_by=None, lease_token=None, lease_expires_at=None)
+CLEAR_LEASE = dict(claimed_by=None, lease_token=None, lease_expires_at=None)
 
 
 @dataclass
@@ -59,7 +59,7 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _reload(session: Session, item_id: str) -> Item:
+def reload_item(session: Session, item_id: str) -> Item:
     return session.execute(
         select(Item).where(Item.id == item_id).execution_options(populate_existing=True)
     ).scalar_one()
@@ -137,7 +137,7 @@ def _renew_held(session: Session, user: User, queue: Queue, now: datetime) -> Cl
         session.rollback()
         return None
     session.commit()
-    return Claim(_reload(session, held.id), held.lease_token, expires, renewed=True)
+    return Claim(reload_item(session, held.id), held.lease_token, expires, renewed=True)
 
 
 def claim_next(session: Session, user: User, queue: Queue, *, exclude: Iterable[str] = (),
@@ -188,7 +188,7 @@ def claim_next(session: Session, user: User, queue: Queue, *, exclude: Iterable[
     record_event(session, item_id, "claimed", user.name,
                  {"user_id": user.id, "lease_expires_at": isoformat(expires)})
     session.commit()
-    return Claim(_reload(session, item_id), token, expires)
+    return Claim(reload_item(session, item_id), token, expires)
 
 
 # --- The holder's lease actions ------------------------------------------------
@@ -230,14 +230,14 @@ def release(session: Session, user: User, item: Item, lease_token: str,
     """Give the held item back to the queue and commit; 409 unless the caller holds it."""
     released = session.execute(
         update(Item).where(*_held_guard(user, item.id, lease_token))
-        .values(status="pending", version=Item.version + 1, **_CLEAR_LEASE)
+        .values(status="pending", version=Item.version + 1, **CLEAR_LEASE)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if not released:
         raise _lease_conflict(session, item.id)
     record_event(session, item.id, "released", user.name, {"reason": reason})
     session.commit()
-    return _reload(session, item.id)
+    return reload_item(session, item.id)
 
 
 def return_escalated(session: Session, item: Item, actor: str, lease_token: str,
@@ -251,7 +251,7 @@ def return_escalated(session: Session, item: Item, actor: str, lease_token: str,
         update(Item).where(Item.id == item.id, Item.version == item.version,
                            Item.status == "in_review", Item.lease_token == lease_token)
         .values(status="pending", escalated=True, version=Item.version + 1,
-                priority=Item.priority + ESCALATION_PRIORITY_BOOST, **_CLEAR_LEASE)
+                priority=Item.priority + ESCALATION_PRIORITY_BOOST, **CLEAR_LEASE)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if moved:
@@ -271,7 +271,7 @@ def escalate(session: Session, user: User, item: Item, lease_token: str,
                             {"reason": "escalated by reviewer", "note": note}):
         raise _lease_conflict(session, item.id)
     session.commit()
-    return _reload(session, item.id)
+    return reload_item(session, item.id)
 
 
 # --- Expiry (called by the SLA clock) --------------------------------------------
@@ -293,7 +293,7 @@ def release_expired_leases(session: Session, now: datetime) -> list[str]:
         won = session.execute(
             update(Item).where(Item.id == item_id, Item.status == "in_review",
                                Item.lease_token == token, Item.lease_expires_at < now)
-            .values(status="pending", version=Item.version + 1, **_CLEAR_LEASE)
+            .values(status="pending", version=Item.version + 1, **CLEAR_LEASE)
             .execution_options(synchronize_session=False)
         ).rowcount == 1
         if won:
@@ -312,7 +312,7 @@ def release_held_by(session: Session, queue_id: int, user_id: int) -> list[str]:
         session.execute(
             update(Item).where(Item.id.in_(ids), Item.status == "in_review",
                                Item.claimed_by == user_id)
-            .values(status="pending", version=Item.version + 1, **_CLEAR_LEASE)
+            .values(status="pending", version=Item.version + 1, **CLEAR_LEASE)
             .execution_options(synchronize_session=False))
     session.execute(
         update(Item).where(Item.queue_id == queue_id, Item.assigned_to == user_id,
@@ -320,88 +320,3 @@ def release_held_by(session: Session, queue_id: int, user_id: int) -> list[str]:
         .values(assigned_to=None, version=Item.version + 1)
         .execution_options(synchronize_session=False))
     return ids
-
-
-# --- Supervisor tools ------------------------------------------------------------
-
-
-def _assign_one(session: Session, actor: User, item: Item, reviewer: User | None) -> bool:
-    """Reserve `item` for `reviewer` (None: anyone); a claim by someone else is released."""
-    if item.status not in OPEN_STATUSES:
-        return False
-    values: dict[str, Any] = {"assigned_to": reviewer.id if reviewer else None,
-                              "version": Item.version + 1}
-    # Reassigning takes the item back from whoever else holds it; unassigning
-    # leaves a current holder alone.
-    took_back = (reviewer is not None and item.status == "in_review"
-                 and item.claimed_by != reviewer.id)
-    if took_back:
-        values.update(status="pending", **_CLEAR_LEASE)
-    moved = session.execute(
-        update(Item).where(Item.id == item.id, Item.version == item.version,
-                           Item.status.in_(OPEN_STATUSES))
-        .values(**values).execution_options(synchronize_session=False)
-    ).rowcount == 1
-    if moved:
-        record_event(session, item.id, "assigned", actor.name, {
-            "to": reviewer.name if reviewer else None, "to_user_id": reviewer.id if reviewer
-            else None, "from_user_id": item.assigned_to, "released_from": item.claimed_by
-            if took_back else None})
-    return moved
-
-
-def _check_assignee(session: Session, queue: Queue, reviewer: User | None) -> None:
-    if reviewer is not None and not can_review(session, reviewer, queue.id):
-        raise InvalidInput("not_a_member",
-                       f"{reviewer.name} is not a member of queue {queue.slug!r}.")
-
-
-def assign(session: Session, actor: User, item: Item, reviewer: User | None) -> Item:
-    """Assign (or with None unassign) one open item and commit; 409 if it changed meanwhile."""
-    _check_assignee(session, item.queue, reviewer)
-    if not _assign_one(session, actor, item, reviewer):
-        session.rollback()
-        raise Conflict("conflict", "The item changed or is already decided; "
-                       "nothing was written.")
-    session.commit()
-    return _reload(session, item.id)
-
-
-def _open_items(session: Session, queue: Queue, item_ids: Iterable[str]) -> list[Item]:
-    ids = list(dict.fromkeys(item_ids))
-    if not ids:
-        return []
-    return list(session.scalars(select(Item).where(
-        Item.id.in_(ids), Item.queue_id == queue.id, Item.status.in_(OPEN_STATUSES))
-        .execution_options(populate_existing=True)))
-
-
-def bulk_release(session: Session, actor: User, queue: Queue,
-                 item_ids: Iterable[str]) -> list[str]:
-    """Release every listed in-review item of `queue`; commit. Returns the released ids."""
-    released = []
-    for item in _open_items(session, queue, item_ids):
-        if item.status != "in_review":
-            continue
-        won = session.execute(
-            update(Item).where(Item.id == item.id, Item.status == "in_review",
-                               Item.version == item.version)
-            .values(status="pending", version=Item.version + 1, **_CLEAR_LEASE)
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
-        if won:
-            record_event(session, item.id, "released", actor.name,
-                         {"reason": "released by supervisor", "claimed_by": item.claimed_by})
-            released.append(item.id)
-    session.commit()
-    return released
-
-
-def bulk_reassign(session: Session, actor: User, queue: Queue, item_ids: Iterable[str],
-                  reviewer: User | None) -> list[str]:
-    """Assign every listed open item of `queue` to `reviewer`; commit. Returns the ids moved."""
-    _check_assignee(session, queue, reviewer)
-    moved = [item.id for item in _open_items(session, queue, item_ids)
-             if _assign_one(session, actor, item, reviewer)]
-    session.commit()
-    return moved

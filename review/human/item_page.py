@@ -9,10 +9,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from review.core.access import can_supervise
 from review.core.clock import isoformat, utcnow
 from review.core.events import item_history
 from review.core.models import Item, Queue, Review, User
-from review.human.members import can_supervise, queue_members
+from review.human.claims import lease_seconds_for
+from review.human.members import queue_members
 from review.human.verdicts import pretty
 
 # Events whose data would tell a consensus reviewer what the others decided.
@@ -93,8 +95,6 @@ def review_page(session: Session, user: User, item: Item,
 
 
 def _lease_seconds(queue: Queue) -> int:
-    from review.human.claims import lease_seconds_for
-
     return lease_seconds_for(queue)
 
 

@@ -20,13 +20,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from review.core.access import reviewable_item
 from review.core.clock import utcnow
 from review.core.errors import Conflict, DomainError, InvalidInput
 from review.core.events import record_event
 from review.core.models import Item, ItemEvent, Queue, Review, User
 from review.human.claims import return_escalated
 from review.human.decisions import OUTCOMES, record_decision
-from review.human.members import reviewable_item
 
 MAX_NOTE = 5000
 

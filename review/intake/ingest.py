@@ -27,6 +27,7 @@ from review.core.models import Item, Queue
 from review.core.netguard import UnsafeUrl, check_url
 from review.core.settings import settings
 from review.human.decisions import apply_auto_decision
+from review.intake.checking import enqueue_check
 from review.intake.routing import route_item, routing_policy
 from review.intake.schemas import ITEM_IN, validation_errors
 from review.webhooks.outbox import queue_decision_webhook
@@ -149,12 +150,6 @@ def _write(session: Session, events: list[dict[str, Any]]) -> None:
     session.flush()
     insert_events(session, events)
     session.commit()
-
-
-def enqueue_check(item_id: str, checker: dict[str, Any] | None = None) -> bool:
-    from review.intake.checking import enqueue_check as enqueue_check_job
-
-    return enqueue_check_job(item_id, checker)
 
 
 def _replay(existing: Item, digest: str) -> IngestResult:

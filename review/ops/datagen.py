@@ -307,7 +307,7 @@ def _insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) ->
 
 def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """PostgreSQL COPY FROM STDIN through psycopg: several times faster than INSERT."""
-    from psycopg.types.json import Jsonb
+    from psycopg.types.json import Jsonb  # here: only the PostgreSQL COPY path needs psycopg
 
     columns = list(rows[0])
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}

@@ -21,11 +21,12 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from review.alerts.episodes import notify
 from review.core.clock import isoformat, utcnow
-from review.core.db import after_commit
 from review.core.events import record_event
-from review.core.models import Alert, Item, Queue, WebhookDelivery
+from review.core.models import Alert, Item, Queue
 from review.core.settings import settings
+from review.human.claims import release_expired_leases
 
 log = logging.getLogger(__name__)
 
@@ -53,32 +54,6 @@ def tick(session: Session, now: datetime | None = None) -> TickReport:
     report.at_risk = mark_at_risk(session, now)
     report.alerts_resolved = resolve_alerts_of_closed_items(session, now)
     return report
-
-
-def release_expired_leases(session: Session, now: datetime) -> list[str]:
-    """Items whose reviewer lease ran out go back to `pending` for someone else."""
-    rows = session.execute(
-        select(Item.id, Item.lease_token, Item.claimed_by)
-        .where(Item.status == "in_review", Item.lease_expires_at < now)
-        .limit(BATCH)
-    ).all()
-    session.rollback()
-    released = []
-    for item_id, token, claimed_by in rows:
-        won = session.execute(
-            update(Item)
-            .where(Item.id == item_id, Item.status == "in_review", Item.lease_token == token,
-                   Item.lease_expires_at < now)
-            .values(status="pending", claimed_by=None, lease_token=None, lease_expires_at=None,
-                    version=Item.version + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
-        if won:
-            record_event(session, item_id, "lease_expired", "sla",
-                         {"claimed_by": claimed_by})
-            released.append(item_id)
-        session.commit()
-    return released
 
 
 def mark_breached(session: Session, now: datetime) -> list[str]:
@@ -161,25 +136,11 @@ def open_alert(session: Session, item: Item, kind: str, now: datetime) -> Alert 
     except IntegrityError:
         session.rollback()  # this episode is open already: it was notified then
         return None
-    url = settings().ALERT_WEBHOOK_URL
-    if url:
-        delivery = WebhookDelivery(
-            event_id=f"evt_{item.id}_{kind}", item_id=item.id, kind=f"alert.{kind}", url=url,
-            payload={"type": f"alert.{kind}", "alert": {
-                "id": alert.id, "kind": kind, "message": alert.message,
-                "opened_at": isoformat(now), **data}},
-            secret_key_name=None, status="pending", next_attempt_at=utcnow())
-        session.add(delivery)
-        alert.notified_at = now
-        after_commit(session, _enqueue_alert_delivery, delivery)
+    notify(session, alert, event_id=f"evt_{item.id}_{kind}", body={
+        "id": alert.id, "kind": kind, "message": alert.message, "opened_at": isoformat(now),
+        **data})
     session.commit()
     return alert
-
-
-def _enqueue_alert_delivery(delivery: WebhookDelivery) -> None:
-    from review.webhooks.delivery import enqueue_attempt
-
-    enqueue_attempt(delivery.id, 1)
 
 
 def resolve_alerts_of_closed_items(session: Session, now: datetime) -> int:

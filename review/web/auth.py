@@ -11,7 +11,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import PasswordField, StringField
@@ -23,6 +23,38 @@ from review.core.errors import RateLimited
 from review.core.models import User
 from review.core.ratelimit import enforce, reset
 from review.core.settings import settings
+
+login_manager = LoginManager()
+
+
+class LoginUser:
+    """Flask-Login's view of a user; the id carries the session version so a
+    logout (which bumps the version) kills every copy of the old cookie."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.is_authenticated = True
+        self.is_active = user.active
+        self.is_anonymous = False
+
+    def get_id(self) -> str:
+        return f"{self.user.id}:{self.user.session_version}"
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - delegate to the model
+        return getattr(self.user, name)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> LoginUser | None:
+    try:
+        raw_id, raw_version = user_id.split(":", 1)
+        user = get_session().get(User, int(raw_id))
+    except ValueError:
+        return None
+    if user is None or not user.active or str(user.session_version) != raw_version:
+        return None
+    return LoginUser(user)
+
 
 bp = Blueprint("auth", __name__)
 
@@ -52,8 +84,6 @@ def login():
         db = get_session()
         user = db.scalar(select(User).where(User.name == form.name.data))
         if user is not None and user.active and verify_password(user, form.password.data):
-            from review.web import LoginUser
-
             reset(bucket, LOGIN_WINDOW)
             session.clear()  # a fresh session at login: no fixation
             login_user(LoginUser(user))

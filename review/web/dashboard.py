@@ -22,8 +22,8 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from review.alerts.rules import visible_alerts
-from review.core.access import supervised_queue, supervised_queues
+from review.alerts.episodes import visible_alerts
+from review.core.access import report_queue, supervised_queues
 from review.core.clock import isoformat, utcnow
 from review.core.db import get_session
 from review.core.settings import settings
@@ -60,7 +60,7 @@ def _range() -> DateRange:
 def _queues_and_range():  # noqa: ANN202 - (queues, queue, range)
     session = get_session()
     queues = supervised_queues(session, current_user.user)
-    return queues, supervised_queue(session, current_user.user, request.args.get("queue")), \
+    return queues, report_queue(session, current_user.user, request.args.get("queue")), \
         _range()
 
 
@@ -108,7 +108,7 @@ def reviewers():
     session = get_session()
     queues = supervised_queues(session, current_user.user)
     slug = request.args.get("queue") or ""
-    chosen = [supervised_queue(session, current_user.user, slug)] if slug else queues
+    chosen = [report_queue(session, current_user.user, slug)] if slug else queues
     report = reviewer_report(session, chosen, _range())
     if request.args.get("format") == "json":
         return jsonify(report)

@@ -23,28 +23,20 @@ from review.adaptive.learning import adaptive_state
 from review.adaptive.rollout import StageError, set_stage
 from review.adaptive.thresholds import ROLLOUT_STAGES
 from review.api.errors import status_of
+from review.core.access import reviewable_item, reviewable_queue, supervised_queue
 from review.core.clock import isoformat
 from review.core.db import get_session
 from review.core.errors import Conflict, DomainError
 from review.core.models import Queue, User
+from review.human.assignment import assign, bulk_reassign, bulk_release
 from review.human.claims import (
-    assign,
-    bulk_reassign,
-    bulk_release,
     claim_next,
     escalate,
     extend_lease,
     release,
 )
 from review.human.item_page import manage_page, queue_summary, review_page
-from review.human.members import (
-    parse_tags,
-    remove_member,
-    reviewable_item,
-    reviewable_queue,
-    set_member,
-    supervised_queue,
-)
+from review.human.members import parse_tags, remove_member, set_member
 from review.human.verdicts import Verdict, decide_as_reviewer, parse_edited_output
 
 bp = Blueprint("queue", __name__)

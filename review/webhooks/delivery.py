@@ -34,7 +34,7 @@ from review.core.logs import job_meta, outgoing_headers
 from review.core.models import ApiKey, WebhookAttempt, WebhookDelivery
 from review.core.netguard import UnsafeUrl, check_url
 from review.core.settings import settings
-from review.webhooks.outbox import EVENT_HEADER, SIGNATURE_HEADER, sign
+from review.webhooks.signing import EVENT_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
 

@@ -234,7 +234,7 @@ def test_nothing_is_lost_under_chaos(system):
 
 
 def verify(s: dict, record: Record, ids: set[str]) -> None:
-    from review.webhooks.outbox import EVENT_HEADER, SIGNATURE_HEADER, verify_signature
+    from review.webhooks.signing import EVENT_HEADER, SIGNATURE_HEADER, verify_signature
 
     with s["db"].engine.connect() as conn:
         items = {i.id: i for i in conn.execute(select(Item).where(Item.id.in_(ids)))}
