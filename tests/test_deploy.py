@@ -63,7 +63,7 @@ def test_smoke_script_fails_loudly():
 def test_procfile_processes():
     lines = dict(line.split(":", 1) for line in (DEPLOY / "Procfile").read_text().splitlines()
                  if line and not line.startswith("#"))
-    assert lines["web"].strip() == "gunicorn -c deploy/gunicorn.conf.py 'app:create_app()'"
+    assert lines["web"].strip() == "gunicorn -c deploy/gunicorn.conf.py 'review.factory:create_app()'"
     assert lines["worker"].strip() == "review worker"
     assert lines["release"].strip() == "review db upgrade"
 
@@ -97,7 +97,7 @@ def test_systemd_units_verify(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     web = (DEPLOY / "review-web.service").read_text()
-    assert 'gunicorn -c /etc/review/gunicorn.conf.py "app:create_app()"' in web
+    assert 'gunicorn -c /etc/review/gunicorn.conf.py "review.factory:create_app()"' in web
     assert "ExecStartPre=/srv/review/venv/bin/review db upgrade" in web
     assert "ExecStart=/srv/review/venv/bin/review worker" in (
         DEPLOY / "review-worker@.service").read_text()

@@ -32,7 +32,7 @@ def _env_list(name: str) -> list[str]:
 
 @dataclass
 class Settings:
-    """Settings of one app instance; see README "Configuration" for the table."""
+    """Settings of one app instance; docs/configuration.md has the table."""
 
     INSTANCE_DIR: str = "instance"
     DATABASE_URL: str = ""
