@@ -1,4 +1,5 @@
-"""gunicorn settings for review: `gunicorn -c deploy/gunicorn.conf.py 'review.factory:create_app()'`.
+"""gunicorn settings for review:
+`gunicorn -c deploy/gunicorn.conf.py 'review.factory:create_app()'`.
 
 Every value can be set from the environment (the names below), so the same
 file serves systemd, a Procfile runner and a container.

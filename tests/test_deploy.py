@@ -63,7 +63,8 @@ def test_smoke_script_fails_loudly():
 def test_procfile_processes():
     lines = dict(line.split(":", 1) for line in (DEPLOY / "Procfile").read_text().splitlines()
                  if line and not line.startswith("#"))
-    assert lines["web"].strip() == "gunicorn -c deploy/gunicorn.conf.py 'review.factory:create_app()'"
+    assert lines["web"].strip() == \
+        "gunicorn -c deploy/gunicorn.conf.py 'review.factory:create_app()'"
     assert lines["worker"].strip() == "review worker"
     assert lines["release"].strip() == "review db upgrade"
 

@@ -55,11 +55,12 @@ def update_breaker(session: Session, queue: Queue, now: datetime) -> dict[str, A
 
 
 def reset_breaker(session: Session, queue: Queue, actor: str, note: str = "") -> bool:
-    """A supervisor closes the breaker; False if it was not open. The caller commits."""
+    """A supervisor closes the breaker, committed; False if it was not open."""
     if not queue.breaker_open:
         return False
     reason = f"reset by {actor}" + (f": {note}" if note else "")
     _set(session, queue, False, reason, actor, utcnow())
+    session.commit()
     return True
 
 

@@ -25,15 +25,21 @@ class StageError(ValueError):
     """An unknown rollout stage."""
 
 
-def set_stage(session: Session, queue: Queue, stage: str, actor: str, note: str = "",
-              now: datetime | None = None) -> bool:
-    """Move the queue to `stage`; False if it is there already. The caller commits."""
+def set_stage(session: Session, queue: Queue, stage: str, actor: str, note: str = "") -> bool:
+    """A supervisor moves the queue to `stage` and it is committed; False if it was there."""
+    changed = _record_stage(session, queue, stage, actor, note, utcnow())
+    session.commit()
+    return changed
+
+
+def _record_stage(session: Session, queue: Queue, stage: str, actor: str, note: str,
+                  now: datetime) -> bool:
+    """Move the queue to `stage` with its policy-history row; no commit."""
     if stage not in ROLLOUT_STAGES:
         raise StageError(f"unknown rollout stage {stage!r}; expected one of "
                          f"{', '.join(ROLLOUT_STAGES)}")
     if stage == queue.rollout_stage:
         return False
-    now = now or utcnow()
     changes: dict[str, object] = {"rollout_stage": [queue.rollout_stage, stage]}
     if note:
         changes["reason"] = note
@@ -58,7 +64,7 @@ def advance_rollout(session: Session, queue: Queue, now: datetime) -> str:
     if earned is None:
         return stage
     following = ROLLOUT_STAGES[ROLLOUT_STAGES.index(stage) + 1]
-    set_stage(session, queue, following, "learner",
-              f"held {stage} for {hold} s with a learned threshold and the breaker closed",
-              now)
+    _record_stage(session, queue, following, "learner",
+                  f"held {stage} for {hold} s with a learned threshold and the breaker closed",
+                  now)
     return following

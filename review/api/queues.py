@@ -90,7 +90,6 @@ def queue_rollout(slug: str):
         set_stage(session, queue, body["stage"], _actor(), body.get("note", ""))
     except StageError as exc:  # the body check above already refuses these
         raise ApiError(422, "unknown_stage", str(exc)) from exc
-    session.commit()
     return jsonify(queue_state(session, queue))
 
 
@@ -103,7 +102,6 @@ def queue_breaker_reset(slug: str):
     if not reset_breaker(session, queue, _actor(), body.get("note", "")):
         raise ApiError(409, "breaker_not_open",
                        f"The circuit breaker of queue {slug!r} is not open.")
-    session.commit()
     return jsonify(queue_state(session, queue))
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
-from review.core.accounts import create_api_key
+from review.core.accounts import issue_api_key
 from review.core.db import get_session
-from review.core.models import User
 
 
 @click.group("keys", help="API keys (stored hashed; shown once).")
@@ -23,16 +21,9 @@ def keys_group() -> None:
 @click.option("--user", "user_name", help="The reviewer a review key acts as.")
 @with_appcontext
 def keys_create(name: str, scope: str, user_name: str | None) -> None:
-    session = get_session()
-    user = None
-    if user_name:
-        user = session.scalar(select(User).where(User.name == user_name))
-        if user is None:
-            raise click.UsageError(f"no user {user_name!r}")
     try:
-        key, raw = create_api_key(session, name, scope, user)
+        key, raw = issue_api_key(get_session(), name, scope, user_name)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    session.commit()
     click.echo(f"API key ({scope}) for {name}, shown once:\n  {raw}")
     click.echo(f"webhook signing secret:\n  {key.webhook_secret}")

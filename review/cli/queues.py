@@ -21,7 +21,7 @@ from review.core.db import get_session
 from review.core.models import Queue
 from review.core.queues import (
     PolicyError,
-    apply_policy,
+    apply_policies,
     diff_policy,
     export_policies,
     load_policy_file,
@@ -60,10 +60,8 @@ def queues_apply(path: str, yes: bool, dry_run: bool) -> None:
         return
     if dry_run or not (yes or click.confirm("apply these changes?", default=True)):
         return
-    for slug in plan:
-        apply_policy(session, slug, policies[slug], actor=_actor())
-    session.commit()
-    click.echo(f"applied {len(plan)} queue(s)")
+    applied = apply_policies(session, {slug: policies[slug] for slug in plan}, _actor())
+    click.echo(f"applied {applied} queue(s)")
 
 
 @queues_group.command("export")
@@ -142,7 +140,6 @@ def queues_stage(slug: str, stage: str, note: str) -> None:
         changed = set_stage(session, queue, stage, _actor(), note)
     except StageError as exc:
         raise click.ClickException(str(exc)) from exc
-    session.commit()
     click.echo(f"queue {slug}: rollout stage {stage}" + ("" if changed else " (unchanged)"))
 
 
@@ -161,5 +158,4 @@ def breaker_reset(slug: str, note: str) -> None:
     queue = _queue(slug)
     if not reset_breaker(session, queue, _actor(), note):
         raise click.ClickException(f"the breaker of queue {slug!r} is not open")
-    session.commit()
     click.echo(f"queue {slug}: breaker closed")

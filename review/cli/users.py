@@ -7,10 +7,8 @@ import secrets
 import click
 from flask.cli import with_appcontext
 
-from review.core.accounts import create_user
+from review.core.accounts import register_user
 from review.core.db import get_session
-from review.core.models import QueueMember
-from review.core.queues import queue_by_slug
 
 
 @click.group("users", help="Reviewer, supervisor and admin accounts.")
@@ -26,17 +24,10 @@ def users_group() -> None:
 @click.option("--queue", "queues", multiple=True, help="Make the user a member of QUEUE.")
 @with_appcontext
 def users_create(name: str, role: str, password: str | None, queues: tuple[str, ...]) -> None:
-    session = get_session()
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
-        user = create_user(session, name, password, role)
+        register_user(get_session(), name, password, role, queues)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    for slug in queues:
-        queue = queue_by_slug(session, slug)
-        if queue is None:
-            raise click.UsageError(f"no queue {slug!r}")
-        session.add(QueueMember(queue_id=queue.id, user_id=user.id, tags=[]))
-    session.commit()
     click.echo(f"created {role} {name}" + (f" with password {password}" if generated else ""))

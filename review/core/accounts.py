@@ -1,14 +1,17 @@
-"""API keys and passwords: generated here, stored hashed, checked here."""
+"""Accounts: users, passwords and API keys; generated here, stored hashed, checked here."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from review.core.models import KEY_SCOPES, ROLES, ApiKey, User
+from review.core.models import KEY_SCOPES, ROLES, ApiKey, QueueMember, User
+from review.core.queues import queue_by_slug
 
 KEY_PREFIX = "rv_"
 
@@ -54,3 +57,38 @@ def create_user(session: Session, name: str, password: str, role: str) -> User:
 
 def verify_password(user: User, password: str) -> bool:
     return check_password_hash(user.password_hash, password)
+
+
+def register_user(session: Session, name: str, password: str, role: str,
+                  queue_slugs: Iterable[str] = ()) -> User:
+    """Create a user who is a member of `queue_slugs`, committed; ValueError if refused."""
+    user = create_user(session, name, password, role)
+    for slug in queue_slugs:
+        queue = queue_by_slug(session, slug)
+        if queue is None:
+            session.rollback()
+            raise ValueError(f"no queue {slug!r}")
+        session.add(QueueMember(queue_id=queue.id, user_id=user.id, tags=[]))
+    session.commit()
+    return user
+
+
+def issue_api_key(session: Session, name: str, scope: str,
+                  user_name: str | None = None) -> tuple[ApiKey, str]:
+    """Create a key (acting as `user_name`, for review keys), committed; the raw key once."""
+    user = None
+    if user_name:
+        user = session.scalar(select(User).where(User.name == user_name))
+        if user is None:
+            raise ValueError(f"no user {user_name!r}")
+    key, raw = create_api_key(session, name, scope, user)
+    session.commit()
+    return key, raw
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Sign the user out everywhere: every cookie of the old session version dies."""
+    user = session.get(User, user_id)
+    if user is not None:
+        user.session_version += 1
+        session.commit()

@@ -137,6 +137,14 @@ def diff_policy(queue: Queue | None, policy: dict[str, Any]) -> dict[str, list[A
     }
 
 
+def apply_policies(session: Session, policies: dict[str, dict[str, Any]], actor: str) -> int:
+    """Apply validated policies by slug, committed together; the number applied."""
+    for slug, policy in policies.items():
+        apply_policy(session, slug, policy, actor=actor)
+    session.commit()
+    return len(policies)
+
+
 def apply_policy(session: Session, slug: str, policy: dict[str, Any], actor: str) -> dict:
     """Create or update one queue; record the change; return the diff (empty: no-op)."""
     queue = queue_by_slug(session, slug)

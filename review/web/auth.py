@@ -17,7 +17,7 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from review.core.accounts import verify_password
+from review.core.accounts import end_sessions, verify_password
 from review.core.db import get_session
 from review.core.errors import RateLimited
 from review.core.models import User
@@ -100,10 +100,7 @@ def login():
 @login_required
 def logout():
     if LogoutForm().validate_on_submit():
-        db = get_session()
-        user = db.get(User, current_user.user.id)
-        user.session_version += 1
-        db.commit()
+        end_sessions(get_session(), current_user.user.id)
         logout_user()
         session.clear()
     return redirect(url_for("auth.login"))

@@ -185,7 +185,6 @@ def set_rollout(slug: str):
     except StageError as exc:
         flash(str(exc), "error")
         return redirect(url_for("queue.manage", slug=slug))
-    session.commit()
     flash(f"Rollout stage set to {stage}." if changed else f"The queue is already at {stage}.",
           "info")
     return redirect(url_for("queue.manage", slug=slug))
@@ -197,7 +196,6 @@ def reset_queue_breaker(slug: str):
     queue = _supervised(slug)
     session = get_session()
     if reset_breaker(session, queue, _me().name, (request.form.get("note") or "").strip()[:2000]):
-        session.commit()
         flash("Circuit breaker reset: automatic routing resumes.", "info")
     else:
         flash("The circuit breaker is not open.", "error")
