@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from review.core.clock import isoformat
 from review.core.models import Alert
 from review.core.settings import settings
+from review.reports.dashboard import alert_to_dict
 from review.webhooks.outbox import add_delivery
 
 log = logging.getLogger(__name__)
@@ -66,29 +66,3 @@ def notify(session: Session, alert: Alert, *, event_id: str, body: dict[str, Any
     add_delivery(session, event_id=event_id, item_id=alert.item_id, kind=f"alert.{alert.kind}",
                  url=url, payload={"type": f"alert.{alert.kind}", "alert": body})
     alert.notified_at = alert.opened_at
-
-
-def alert_to_dict(alert: Alert) -> dict[str, Any]:
-    return {"id": alert.id, "kind": alert.kind, "key": alert.episode_key,
-            "message": alert.message, "data": alert.data or {},
-            "opened_at": isoformat(alert.opened_at), "resolved_at": isoformat(alert.resolved_at),
-            "notified_at": isoformat(alert.notified_at)}
-
-
-def visible_alerts(session: Session, queue_ids: list[int], limit: int = 50
-                   ) -> dict[str, Any]:
-    """Open and recent alerts of these queues and the global ones, for the dashboard."""
-    scope = (Alert.queue_id.in_(queue_ids)) | (Alert.queue_id.is_(None))
-    open_rows = list(session.scalars(
-        select(Alert).where(scope, Alert.resolved_at.is_(None), Alert.item_id.is_(None))
-        .order_by(Alert.opened_at.desc()).limit(limit)))
-    recent = list(session.scalars(
-        select(Alert).where(scope, Alert.resolved_at.is_not(None), Alert.item_id.is_(None))
-        .order_by(Alert.resolved_at.desc()).limit(10)))
-    # Per-item SLA alerts (the SLA clock's) are counted, not listed: there can be many.
-    item_counts = dict(session.execute(
-        select(Alert.kind, func.count()).where(
-            Alert.queue_id.in_(queue_ids), Alert.resolved_at.is_(None),
-            Alert.item_id.is_not(None)).group_by(Alert.kind)).all())
-    return {"open": [alert_to_dict(a) for a in open_rows],
-            "recent": [alert_to_dict(a) for a in recent], "item_alerts": item_counts}

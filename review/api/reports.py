@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request, stream_with_context
 
-from review.alerts.episodes import visible_alerts
 from review.api.blueprint import bp
 from review.api.errors import ApiError
 from review.api.keys import require_key
 from review.api.openapi import PATHS, json_content, operation, query_param
 from review.core.access import report_queue, supervised_queues
-from review.core.clock import isoformat, utcnow
 from review.core.db import get_session
-from review.core.settings import settings
-from review.reports.backlog import queue_health
+from review.reports.dashboard import dashboard
 from review.reports.quality import quality_report
 from review.reports.sla_report import parse_range, sla_csv, sla_report_json
 from review.reports.workload import reviewer_report
@@ -38,11 +35,7 @@ def _range():  # noqa: ANN202 - a DateRange
 @require_key("admin")
 def report_dashboard():
     session = get_session()
-    queues = supervised_queues(session, None)
-    now = utcnow()
-    health = queue_health(session, queues, now, float(settings().AT_RISK_RATIO))
-    return jsonify({"as_of": isoformat(now), "queues": [h.to_dict() for h in health],
-                    "alerts": visible_alerts(session, [q.id for q in queues])})
+    return jsonify(dashboard(session, supervised_queues(session, None)).to_dict())
 
 
 @bp.get("/reports/sla")

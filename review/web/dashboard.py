@@ -22,13 +22,11 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from review.alerts.episodes import visible_alerts
 from review.core.access import report_queue, supervised_queues
-from review.core.clock import isoformat, utcnow
+from review.core.clock import isoformat
 from review.core.db import get_session
-from review.core.settings import settings
 from review.reports import charts
-from review.reports.backlog import queue_health
+from review.reports.dashboard import dashboard as build_dashboard
 from review.reports.quality import quality_report
 from review.reports.sla_report import (
     DateRange,
@@ -68,19 +66,15 @@ def _queues_and_range():  # noqa: ANN202 - (queues, queue, range)
 @supervisor_required
 def dashboard():
     session = get_session()
-    queues = supervised_queues(session, current_user.user)
-    now = utcnow()
-    health = queue_health(session, queues, now, float(settings().AT_RISK_RATIO))
-    alerts = visible_alerts(session, [q.id for q in queues])
+    board = build_dashboard(session, supervised_queues(session, current_user.user))
     if request.args.get("format") == "json":
-        return jsonify({"as_of": isoformat(now), "queues": [h.to_dict() for h in health],
-                        "alerts": alerts})
+        return jsonify(board.to_dict())
     cards = [{"health": h, "flow_svg": charts.flow_chart(h.hours, f"{h.slug}: inflow and "
                                                           "decisions per hour, last 24 h"),
               "split_svg": charts.split_bar(h.split, f"{h.slug}: routing split, last 24 h")}
-             for h in health]
-    return render_template("supervise/dashboard.html", cards=cards, alerts=alerts,
-                           as_of=isoformat(now))
+             for h in board.health]
+    return render_template("supervise/dashboard.html", cards=cards, alerts=board.alerts,
+                           as_of=isoformat(board.as_of))
 
 
 @bp.get("/sla")
