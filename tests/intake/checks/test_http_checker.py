@@ -9,7 +9,7 @@ import time
 import pytest
 
 from review.intake.checks import SECRET_HEADER, CheckInput, run_checker
-from tests.checks.conftest import HANG
+from tests.intake.checks.conftest import HANG
 
 ITEM = CheckInput(
     item_id="itm_1",

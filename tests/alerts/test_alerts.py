@@ -16,7 +16,7 @@ from review.core.clock import utcnow
 from review.core.liveness import Liveness
 from review.core.models import Alert, Item
 from review.core.settings import settings
-from tests.test_webhooks import receiver_verifies
+from tests.webhooks.test_webhooks import receiver_verifies
 
 ALIVE = Liveness(redis_ok=True, workers_alive=1, newest_worker_age=1.0, scheduler_age=1.0)
 _ids = itertools.count(1)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from review.core.clock import utcnow
 from review.core.models import Alert, Item, ItemEvent, WebhookDelivery
 from review.core.settings import settings
-from tests.test_webhooks import receiver_verifies
+from tests.webhooks.test_webhooks import receiver_verifies
 
 
 @pytest.fixture(autouse=True)

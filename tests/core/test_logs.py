@@ -83,7 +83,7 @@ def _run_app(tmp_path, **env: str) -> list[str]:
              if k not in ("PRODUCTION", "SECRET_KEY", "LOG_FORMAT", "DATABASE_URL")}
     clean.update(INSTANCE_DIR=str(tmp_path), **env)
     proc = subprocess.run([sys.executable, "-c", SCRIPT], env=clean, capture_output=True,
-                          text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)))
+                          text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert proc.returncode == 0, proc.stderr
     return [line for line in proc.stderr.splitlines() if line.strip()]
 
@@ -111,8 +111,8 @@ def test_request_id_is_restored_inside_rq_jobs(app, rq_worker):
 
     with app.app_context():
         with bound_request_id("trace-job"):
-            assert enqueue(DEFAULT, "tests.test_logging.job_request_id")
-        assert enqueue(DEFAULT, "tests.test_logging.job_request_id")  # no request behind it
+            assert enqueue(DEFAULT, "tests.core.test_logs.job_request_id")
+        assert enqueue(DEFAULT, "tests.core.test_logs.job_request_id")  # no request behind it
         jobs = rq_queue(DEFAULT).get_jobs()
         assert jobs[0].meta["request_id"] == "trace-job" and "request_id" not in jobs[1].meta
     rq_worker(with_scheduler=False)

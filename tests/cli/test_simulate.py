@@ -13,7 +13,7 @@ import pytest
 from review.adaptive.simulation import AdaptivePolicy, FixedPolicy, load_labelled, simulate
 from review.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "labelled.csv"
 
 DEFAULTS = {

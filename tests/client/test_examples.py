@@ -14,7 +14,7 @@ from sqlalchemy import select
 from review.core.models import ApiKey
 from tests.conftest import free_port
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "upstream.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "upstream.py"
 
 
 def test_example_is_under_20_lines():
