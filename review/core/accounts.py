@@ -25,7 +25,7 @@ def hash_key(raw: str) -> str:
 def create_api_key(
     session: Session, name: str, scope: str, user: User | None = None
 ) -> tuple[ApiKey, str]:
-    """Create a key; the raw key is returned once and never stored."""
+    """Create a key; the raw key is returned once and never stored. No commit."""
     if scope not in KEY_SCOPES:
         raise ValueError(f"scope must be one of {', '.join(KEY_SCOPES)}")
     if scope == "review" and user is None:
@@ -45,6 +45,7 @@ def create_api_key(
 
 
 def create_user(session: Session, name: str, password: str, role: str) -> User:
+    """Add a user with a hashed password; ValueError if refused. No commit."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < 8:

@@ -16,6 +16,7 @@ from review.core.models import Item, ItemEvent
 def record_event(
     session: Session, item_id: str, kind: str, actor: str, data: dict[str, Any] | None = None
 ) -> ItemEvent:
+    """Add one audit event to the session; no commit (it lands with the change it records)."""
     event = ItemEvent(item_id=item_id, kind=kind, actor=actor, at=utcnow(), data=data or {})
     session.add(event)
     return event
@@ -29,7 +30,7 @@ def event_row(item_id: str, kind: str, actor: str, data: dict[str, Any] | None =
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert many events in one statement, in order, for items already flushed.
+    """Insert many events in one statement, in order, for items already flushed; no commit.
 
     Ingest writes three events per item; as ORM objects they cost more than the item.
     """

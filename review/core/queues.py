@@ -146,7 +146,8 @@ def apply_policies(session: Session, policies: dict[str, dict[str, Any]], actor:
 
 
 def apply_policy(session: Session, slug: str, policy: dict[str, Any], actor: str) -> dict:
-    """Create or update one queue; record the change; return the diff (empty: no-op)."""
+    """Create or update one queue; record the change; return the diff (empty: no-op).
+    No commit (apply_policies commits a whole file's queues together)."""
     queue = queue_by_slug(session, slug)
     changes = diff_policy(queue, policy)
     if not changes:

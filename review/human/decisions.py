@@ -33,7 +33,8 @@ def record_decision(
     expected_statuses: tuple[str, ...] = ("checking", "pending", "in_review"),
     extra: dict[str, Any] | None = None,
 ) -> Item:
-    """Decide `item` unless someone else changed it first (then 409, nothing written).
+    """Decide `item` unless someone else changed it first (then Conflict, nothing written);
+    no commit: the caller's transaction holds the decision and its webhook row.
 
     `kind` is router, checker or reviewer. Edits keep the reviewer's output
     as the final output; approvals keep the model's.

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,7 +84,7 @@ def _run_app(tmp_path, **env: str) -> list[str]:
              if k not in ("PRODUCTION", "SECRET_KEY", "LOG_FORMAT", "DATABASE_URL")}
     clean.update(INSTANCE_DIR=str(tmp_path), **env)
     proc = subprocess.run([sys.executable, "-c", SCRIPT], env=clean, capture_output=True,
-                          text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+                          text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr
     return [line for line in proc.stderr.splitlines() if line.strip()]
 
