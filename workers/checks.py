@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from review.core.db import get_session
-from review.intake.checking import run_item_check
+from review.intake.secondary_check import run_item_check
 from workers import in_app
 
 

@@ -27,9 +27,9 @@ from review.core.models import Item, Queue
 from review.core.netguard import UnsafeUrl, check_url
 from review.core.settings import settings
 from review.human.decisions import apply_auto_decision
-from review.intake.checking import enqueue_check
 from review.intake.routing import route_item, routing_policy
 from review.intake.schemas import ITEM_IN, validation_errors
+from review.intake.secondary_check import enqueue_check
 from review.webhooks.outbox import queue_decision_webhook
 
 

@@ -26,7 +26,7 @@ from review.core.clock import utcnow
 from review.core.jobs import get_redis
 from review.core.models import Item, Queue, WebhookDelivery
 from review.core.settings import settings
-from review.intake.checking import check_job_id, check_job_timeout, enqueue_check
+from review.intake.secondary_check import check_job_id, check_job_timeout, enqueue_check
 from review.webhooks.delivery import delivery_job_id, enqueue_attempt
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,10 @@ from review.ops.schedule import start_ticker
 log = logging.getLogger(__name__)
 
 RETRY_FIRST = 1.0  # seconds before the first reconnection attempt
-RETRY_MAX = 30.0
+# The longest wait between two attempts, so also the longest a worker sleeps on after
+# Redis is back. RQ's own retry loop (while it waits for a job) is capped at it too: its
+# default, 60 s, left a worker idle for up to a minute after an outage of half a minute.
+RETRY_MAX = 5.0
 
 
 class _StopSignals:
@@ -51,6 +54,8 @@ def _worker_class(fork: bool, stop: _StopSignals) -> type[Worker]:
     base = Worker if fork else SimpleWorker
 
     class ReviewWorker(base):  # type: ignore[misc,valid-type]
+        max_connection_wait_time = RETRY_MAX
+
         def request_stop(self, signum: int, frame: FrameType | None) -> None:
             stop.requested.set()
             super().request_stop(signum, frame)
@@ -86,6 +91,18 @@ def _watch_parent(parent_pid: int, stop: _StopSignals) -> None:
     threading.Thread(target=watch, name="review-parent-watch", daemon=True).start()
 
 
+def _stop_pubsub(worker: Worker) -> None:
+    """Stop the pubsub thread of an RQ worker whose teardown failed.
+
+    The teardown unsubscribes only after reporting the death to Redis; with Redis gone the
+    thread stays, retrying for ever, one more after each outage (and, once Redis is back,
+    listening on the channel of a worker that is no more).
+    """
+    thread = worker.pubsub_thread
+    if thread is not None and thread.is_alive():
+        thread.stop()  # it ends at its next turn and closes its connection
+
+
 def run_worker(app: Flask, *, burst: bool = False, fork: bool = False,
                parent_pid: int | None = None) -> None:
     """Work the review queues until stopped; survive Redis going away and coming back."""
@@ -109,6 +126,7 @@ def run_worker(app: Flask, *, burst: bool = False, fork: bool = False,
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 # RQ's teardown reports the worker's death to Redis, which is down.
                 log.warning("worker: lost Redis (%s); starting over when it is back", exc)
+                _stop_pubsub(worker)
             stop.install()  # RQ's handlers are bound to the worker that just ended
             if burst:
                 break

@@ -220,8 +220,8 @@ def test_confidence_shift_alert_opens_and_resolves(db, adaptive):
 
 
 def test_check_passes_are_audit_sampled_on_adaptive_queues(db, make_queue):
-    from review.intake.checking import apply_check_result
     from review.intake.checks import CheckResult
+    from review.intake.secondary_check import apply_check_result
 
     queue = make_queue("adaptive", max_error_rate=0.02, audit_rate=1.0,
                        checker={"type": "grounding"})

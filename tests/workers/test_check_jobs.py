@@ -116,7 +116,7 @@ def test_worker_killed_mid_check_then_every_item_is_decided_exactly_once(
     assert len(left) == 1
 
     # The sweeper finds it once its job is past any chance of finishing.
-    from review.intake.checking import check_job_timeout
+    from review.intake.secondary_check import check_job_timeout
 
     with app.app_context():
         limit = check_job_timeout({"type": "http", "timeout": 30, "retries": 0})
@@ -131,7 +131,7 @@ def test_worker_killed_mid_check_then_every_item_is_decided_exactly_once(
     assert db.get(Item, left[0]).check_attempts == 2
 
     # Duplicate jobs (a sweeper racing a slow worker) decide nothing again.
-    from review.intake.checking import enqueue_check
+    from review.intake.secondary_check import enqueue_check
 
     with app.app_context():
         for item_id in ids:
@@ -191,7 +191,7 @@ def test_sweeper_reports_redis_down_and_changes_nothing(app, client, auth, db, m
 def test_a_flushed_job_is_re_enqueued(app, client, auth, db, make_queue, rq_worker):
     """Redis lost the job (flushed, evicted): the deterministic id finds nothing; re-enqueue."""
     from review.core.jobs import CHECKS, get_redis, rq_queue
-    from review.intake.checking import check_job_id
+    from review.intake.secondary_check import check_job_id
 
     make_queue("checked", audit_rate=0.0, checker=PASSING)
     [item_id] = submit(client, auth)

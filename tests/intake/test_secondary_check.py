@@ -182,7 +182,7 @@ def test_builtin_checkers_end_to_end(client, auth, db, make_queue, rq_worker, ch
 
 
 def test_a_second_run_decides_nothing_twice(app, client, auth, db, make_queue, http_receiver):
-    from review.intake.checking import run_item_check
+    from review.intake.secondary_check import run_item_check
 
     checker = http_receiver(judge({"verdict": "pass"}))
     http_queue(make_queue, checker.url)
@@ -200,7 +200,7 @@ def test_a_second_run_decides_nothing_twice(app, client, auth, db, make_queue, h
 def test_concurrent_runs_decide_once(app, client, auth, db, make_queue, http_receiver):
     """Two workers checking the same item at the same moment: one decision."""
     from review.core.db import get_session
-    from review.intake.checking import run_item_check
+    from review.intake.secondary_check import run_item_check
 
     both_asked = threading.Barrier(2, timeout=20)
 
@@ -232,7 +232,7 @@ def test_a_check_that_never_finishes_ends_with_a_human(app, client, auth, db, ma
                                                        http_receiver):
     """After MAX_CHECK_ATTEMPTS runs that died mid-check, the next run gives up safely."""
     from review.core.db import get_session
-    from review.intake.checking import run_item_check
+    from review.intake.secondary_check import run_item_check
 
     checker = http_receiver(judge({"verdict": "pass"}))
     http_queue(make_queue, checker.url)
@@ -250,7 +250,7 @@ def test_a_check_that_never_finishes_ends_with_a_human(app, client, auth, db, ma
 
 def test_queue_without_checker_any_more_goes_to_a_human(app, client, auth, db, make_queue):
     from review.core.db import get_session
-    from review.intake.checking import run_item_check
+    from review.intake.secondary_check import run_item_check
 
     queue = make_queue("checked", audit_rate=0.0, checker={"type": "grounding"})
     item = submit(client, auth)
@@ -264,7 +264,7 @@ def test_queue_without_checker_any_more_goes_to_a_human(app, client, auth, db, m
 
 def test_only_items_in_checking_are_checked(app, client, auth, db, make_queue):
     from review.core.db import get_session
-    from review.intake.checking import run_item_check
+    from review.intake.secondary_check import run_item_check
 
     make_queue("checked", audit_rate=0.0, checker={"type": "grounding"})
     item = submit(client, auth, confidence=0.2)  # straight to a human
