@@ -167,7 +167,7 @@ def _row(rng: random.Random, n: int, queue_id: int, sla: int, now, days: int,
 
 
 def time_pages(runs: int) -> list[tuple[str, float, float, int]]:
-    from app import create_app
+    from review.factory import create_app
     from review.core.settings import Settings
 
     instance = tempfile.mkdtemp(prefix="review-bench-")

@@ -124,7 +124,7 @@ def setup_database(receiver_url: str) -> dict[str, object]:
     with psycopg.connect(pg_server(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ.update(app_env())
-    from app import create_app
+    from review.factory import create_app
     from review.core.accounts import create_api_key, create_user
     from review.core.db import session_scope
     from review.core.migrate import upgrade
@@ -335,7 +335,7 @@ def main() -> None:
         hello = Gunicorn("hello:app", {**env, "PYTHONPATH": str(ROOT / "bench")})
         base = wrk(hello.url + "/", seconds=dur, connections=16)
         hello.stop()
-        web = Gunicorn("app:create_app()", env)
+        web = Gunicorn("review.factory:create_app()", env)
         rss_web = PeakRss(web.workers)
         spy = profile(web.workers()[0].pid, dur, args.profile and args.profile / "ingest.txt")
         one = wrk(web.url + "/api/v1/items", seconds=dur, connections=16, method="POST",

@@ -81,7 +81,7 @@ def system(tmp_path):
     port = free_port()
     web = Proc("web", [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4",
                        "-b", f"127.0.0.1:{port}", "--timeout", "30", "--graceful-timeout", "1",
-                       "app:create_app()"], env, tmp_path)
+                       "review.factory:create_app()"], env, tmp_path)
     # Both worker modes: jobs in-process (the default) and in forked work horses.
     workers = [Proc(f"worker-{n}", [sys.executable, "-m", "review.cli", "worker", *extra], env,
                     tmp_path) for n, extra in ((1, []), (2, ["--fork"]))]
