@@ -167,8 +167,8 @@ def _row(rng: random.Random, n: int, queue_id: int, sla: int, now, days: int,
 
 
 def time_pages(runs: int) -> list[tuple[str, float, float, int]]:
-    from review.factory import create_app
     from review.core.settings import Settings
+    from review.factory import create_app
 
     instance = tempfile.mkdtemp(prefix="review-bench-")
     app = create_app(Settings.from_env(INSTANCE_DIR=instance, DATABASE_URL=bench_url(),

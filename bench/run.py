@@ -124,11 +124,11 @@ def setup_database(receiver_url: str) -> dict[str, object]:
     with psycopg.connect(pg_server(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{DB_NAME}"')
     os.environ.update(app_env())
-    from review.factory import create_app
     from review.core.accounts import create_api_key, create_user
     from review.core.db import session_scope
     from review.core.migrate import upgrade
     from review.core.queues import apply_policy, validate_policy
+    from review.factory import create_app
     from review.human.members import set_member
 
     upgrade(db_url())
