@@ -10,7 +10,12 @@ update are atomic). Every state change bumps the item's version, so a decision
 that raced a release, an expiry or a reassignment fails its conditional UPDATE.
 
 Extending a lease does not bump the version: a heartbeat never makes the
-holder's own decision conflict.
+holder's own decision conflict. A lease is live while `lease_expires_at > now`;
+past that nothing renews, extends or escalates under it, even before the SLA
+clock has swept it back to the queue.
+
+Priorities stay in 0..MAX_PRIORITY, the range the API accepts: escalation,
+like every other boost, stops at the top.
 """
 
 from __future__ import annotations
@@ -21,7 +26,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, cast, exists, false, func, literal, or_, select, true, update
+from sqlalchemy import (
+    ARRAY,
+    Text,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import ColumnElement, type_coerce
@@ -35,6 +53,10 @@ from review.core.settings import settings
 
 # An escalated item jumps ahead of ordinary work in the supervisors' view.
 ESCALATION_PRIORITY_BOOST = 30
+# The top of the one priority range: ItemIn.priority's maximum in
+# review/intake/schemas.py, and where ingest's, the check's and the SLA clock's
+# boosts stop too, so no item ever carries a priority the API would refuse.
+MAX_PRIORITY = 100
 BATCH = 1000
 OPEN_STATUSES = ("pending", "in_review")
 CLEAR_LEASE = dict(claimed_by=None, lease_token=None, lease_expires_at=None)
@@ -117,19 +139,28 @@ def _order(cand: Any) -> list[Any]:
 
 
 def _renew_held(session: Session, user: User, queue: Queue, now: datetime) -> Claim | None:
-    """The item `user` already holds in `queue`, with its lease renewed."""
+    """The item `user` already holds in `queue`, with its lease renewed.
+
+    A held lease that has expired (the clock has not swept it yet) is not
+    renewed: the item goes back to the queue at once, as the sweep would do,
+    and None lets the caller claim afresh under a new token.
+    """
     held = session.execute(
-        select(Item.id, Item.lease_token).where(
+        select(Item.id, Item.lease_token, Item.lease_expires_at).where(
             Item.queue_id == queue.id, Item.claimed_by == user.id, Item.status == "in_review")
         .order_by(Item.lease_expires_at.desc()).limit(1)
     ).first()
     if held is None:
         return None
+    if held.lease_expires_at is None or held.lease_expires_at <= now:
+        _return_expired(session, held.id, held.lease_token, user.id, now)
+        session.commit()
+        return None
     expires = now + timedelta(seconds=lease_seconds_for(queue))
     renewed = session.execute(
         update(Item)
         .where(Item.id == held.id, Item.status == "in_review", Item.claimed_by == user.id,
-               Item.lease_token == held.lease_token)
+               Item.lease_token == held.lease_token, Item.lease_expires_at > now)
         .values(lease_expires_at=expires)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
@@ -241,17 +272,21 @@ def release(session: Session, user: User, item: Item, lease_token: str,
 
 
 def return_escalated(session: Session, item: Item, actor: str, lease_token: str,
-                     data: dict[str, Any]) -> bool:
+                     data: dict[str, Any], now: datetime) -> bool:
     """Send a held item to the supervisors: escalated, higher priority, pending.
 
-    Guarded by the item's version and lease token; no commit (the caller may
-    write more in the same transaction). False when the guard failed.
+    Guarded by the item's version, lease token and a live lease at `now`; no
+    commit (the caller may write more in the same transaction). False when the
+    guard failed.
     """
+    boosted = Item.priority + ESCALATION_PRIORITY_BOOST
     moved = session.execute(
         update(Item).where(Item.id == item.id, Item.version == item.version,
-                           Item.status == "in_review", Item.lease_token == lease_token)
+                           Item.status == "in_review", Item.lease_token == lease_token,
+                           Item.lease_expires_at > now)
         .values(status="pending", escalated=True, version=Item.version + 1,
-                priority=Item.priority + ESCALATION_PRIORITY_BOOST, **CLEAR_LEASE)
+                priority=case((boosted > MAX_PRIORITY, MAX_PRIORITY), else_=boosted),
+                **CLEAR_LEASE)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if moved:
@@ -260,15 +295,20 @@ def return_escalated(session: Session, item: Item, actor: str, lease_token: str,
 
 
 def escalate(session: Session, user: User, item: Item, lease_token: str,
-             note: str | None = None) -> Item:
-    """The holder hands the item to a supervisor; commit. 409 unless held."""
+             note: str | None = None, now: datetime | None = None) -> Item:
+    """The holder hands the item to a supervisor; commit. 409 unless held under a live lease."""
+    now = now or utcnow()
     if (item.status != "in_review" or item.claimed_by != user.id
             or item.lease_token != lease_token):
         raise _lease_conflict(session, item.id)
     if item.escalated:
         raise Conflict("already_escalated", "The item is already escalated; decide it.")
+    if item.lease_expires_at is None or item.lease_expires_at <= now:
+        session.rollback()
+        raise Conflict("lease_expired", "Your lease on this item expired; nothing changed.",
+                       {"item_id": item.id})
     if not return_escalated(session, item, user.name, lease_token,
-                            {"reason": "escalated by reviewer", "note": note}):
+                            {"reason": "escalated by reviewer", "note": note}, now):
         raise _lease_conflict(session, item.id)
     session.commit()
     return reload_item(session, item.id)
@@ -290,17 +330,25 @@ def release_expired_leases(session: Session, now: datetime) -> list[str]:
     session.rollback()
     released = []
     for item_id, token, claimed_by in rows:
-        won = session.execute(
-            update(Item).where(Item.id == item_id, Item.status == "in_review",
-                               Item.lease_token == token, Item.lease_expires_at < now)
-            .values(status="pending", version=Item.version + 1, **CLEAR_LEASE)
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
-        if won:
-            record_event(session, item_id, "lease_expired", "sla", {"claimed_by": claimed_by})
+        if _return_expired(session, item_id, token, claimed_by, now):
             released.append(item_id)
         session.commit()
     return released
+
+
+def _return_expired(session: Session, item_id: str, token: str | None, claimed_by: int | None,
+                    now: datetime) -> bool:
+    """Return an item whose lease under `token` is no longer live at `now` to pending,
+    with its `lease_expired` event; no commit. False when it changed meanwhile."""
+    won = session.execute(
+        update(Item).where(Item.id == item_id, Item.status == "in_review",
+                           Item.lease_token == token, Item.lease_expires_at <= now)
+        .values(status="pending", version=Item.version + 1, **CLEAR_LEASE)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if won:
+        record_event(session, item_id, "lease_expired", "sla", {"claimed_by": claimed_by})
+    return won
 
 
 def release_held_by(session: Session, queue_id: int, user_id: int) -> list[str]:

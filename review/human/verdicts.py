@@ -6,6 +6,11 @@ verdict is final (`record_decision`). With consensus (`required_reviews` > 1)
 each verdict is a Review row and the item goes back to the queue for the
 next, different reviewer; when the required number agree the item is
 decided, and the first disagreement escalates it to a supervisor.
+
+A person has at most one Review row per item. A supervisor who was one of
+an escalated item's reviewers settles it all the same: their verdict is the
+decision (the item and its `decided` event) and their earlier review stays as
+it was.
 """
 
 from __future__ import annotations
@@ -120,6 +125,11 @@ def _claimed_at(session: Session, item_id: str, actor: str) -> datetime | None:
         ItemEvent.item_id == item_id, ItemEvent.kind == "claimed", ItemEvent.actor == actor))
 
 
+def _has_reviewed(session: Session, item_id: str, user_id: int) -> bool:
+    return session.scalar(select(Review.id).where(
+        Review.item_id == item_id, Review.reviewer_id == user_id).limit(1)) is not None
+
+
 def _agree(a: Review, b: Review) -> bool:
     if a.outcome != b.outcome:
         return False
@@ -145,12 +155,16 @@ def decide_as_reviewer(session: Session, item_id: str, user: User, lease_token: 
     try:
         if queue.required_reviews > 1 and not item.escalated:
             result = _consensus_step(session, item, user, lease_token or "", review, verdict,
-                                     extra, queue.required_reviews)
+                                     extra, queue.required_reviews, now)
         else:
             record_decision(session, item, outcome=verdict.outcome, decided_by=user.name,
                             kind="reviewer", output=verdict.output, reason=verdict.reason,
                             note=verdict.note, expected_statuses=("in_review",), extra=extra)
-            session.add(review)
+            # A second row for the same person would break uq_reviews_item_reviewer and
+            # leave the item held and undecided (a 409 on every try) when the one
+            # supervisor who may settle it was also one of its reviewers.
+            if not _has_reviewed(session, item.id, user.id):
+                session.add(review)
             result = DecisionResult(item, final=True)
         session.flush()
     except IntegrityError as exc:
@@ -166,14 +180,14 @@ def decide_as_reviewer(session: Session, item_id: str, user: User, lease_token: 
 
 def _consensus_step(session: Session, item: Item, user: User, lease_token: str,
                     review: Review, verdict: Verdict, extra: dict[str, Any],
-                    required: int) -> DecisionResult:
+                    required: int, now: datetime) -> DecisionResult:
     prior = list(session.scalars(select(Review).where(Review.item_id == item.id)
                                  .order_by(Review.id)))
     count = len(prior) + 1
     if any(not _agree(p, review) for p in prior):
         outcomes = [p.outcome for p in prior] + [review.outcome]
         if not return_escalated(session, item, user.name, lease_token, {
-                "reason": "consensus disagreement", "outcomes": outcomes, **extra}):
+                "reason": "consensus disagreement", "outcomes": outcomes, **extra}, now):
             raise Conflict("conflict", "The item changed meanwhile; nothing was written.")
         session.add(review)
         return DecisionResult(item, final=False, escalated=True, reviews=count,

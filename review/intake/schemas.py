@@ -30,7 +30,10 @@ ITEM_IN: dict[str, Any] = {
         "model": {"type": "object", "additionalProperties": False,
                   "properties": {"name": SHORT_TEXT, "version": SHORT_TEXT}},
         "prompt_version": SHORT_TEXT,
-        "priority": {"type": "integer", "minimum": 0, "maximum": 100, "default": 50},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 100, "default": 50,
+                     "description": "Higher is reviewed first. The one range of every "
+                     "item's priority: the raises review makes (a failed validation or "
+                     "check, SLA risk and breach, escalation) stop at 100."},
         "metadata": {"type": "object"},
         "callback_url": {"type": "string", "minLength": 1, "maxLength": 2000,
                          "description": "Where the decision webhook goes."},
