@@ -7,8 +7,6 @@ loser reads the winner's row.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from review.core.models import Item, Queue
 from review.core.netguard import UnsafeUrl, check_url
 from review.core.settings import settings
 from review.human.decisions import apply_auto_decision
+from review.intake.normalise import DEFAULTS, body_hash, hash_matches
 from review.intake.routing import route_item, routing_policy
 from review.intake.schemas import ITEM_IN, validation_errors
 from review.intake.secondary_check import enqueue_check
@@ -42,11 +41,6 @@ class IngestResult:
 def new_item_id() -> str:
     """Time-ordered, unguessable: 12 hex digits of milliseconds + 80 random bits."""
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
-
-
-def body_hash(payload: dict[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def validate_payload(payload: Any, queues: dict[str, Queue]) -> Queue:
@@ -101,7 +95,7 @@ def build_item(session: Session, payload: dict[str, Any], queue: Queue, submitte
         model_name=model.get("name"),
         model_version=model.get("version"),
         prompt_version=payload.get("prompt_version"),
-        priority=payload.get("priority", 50),
+        priority=payload.get("priority", DEFAULTS["priority"]),
         meta=payload.get("metadata") or {},
         callback_url=payload.get("callback_url"),
         created_at=now,
@@ -152,8 +146,8 @@ def _write(session: Session, events: list[dict[str, Any]]) -> None:
     session.commit()
 
 
-def _replay(existing: Item, digest: str) -> IngestResult:
-    if existing.body_hash != digest:
+def _replay(existing: Item, payload: dict[str, Any], digest: str) -> IngestResult:
+    if not hash_matches(existing.body_hash, payload, digest):
         raise Conflict("idempotency_conflict",
                        "An item with this external_id exists with a different body.",
                        {"item_id": existing.id})
@@ -178,7 +172,7 @@ def submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
     if external_id is not None:
         existing = _find_existing(session, submitter, queue.id, external_id)
         if existing is not None:
-            return _replay(existing, digest)
+            return _replay(existing, payload, digest)
     item = build_item(session, payload, queue, submitter, digest)
     try:
         _write(session, _stage(session, item, submitter))
@@ -188,7 +182,7 @@ def submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
             else None
         if existing is None:
             raise
-        return _replay(existing, digest)
+        return _replay(existing, payload, digest)
     return IngestResult(item, created=True)
 
 
@@ -211,14 +205,18 @@ def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[
             keyed.setdefault((queue.id, payload["external_id"]), []).append(index)
     existing = _existing_for_batch(session, submitter, keyed)
     new_items: list[tuple[int, Item]] = []
+    # The entries whose answer names an item of this transaction: created, or a
+    # duplicate (replay or conflict) of one created earlier in the batch.
+    provisional: list[int] = []
     for index, payload, queue, digest in prepared:
         key = (queue.id, payload.get("external_id"))
         prior = existing.get(key) if key[1] is not None else None
         if prior is None and key[1] is not None and key in fresh:
             prior = fresh[key][1]
+            provisional.append(index)
         if prior is not None:
             try:
-                _replay(prior, digest)
+                _replay(prior, payload, digest)
                 results[index] = {"index": index, "result": "replayed", "id": prior.id,
                                   "status": prior.status}
             except DomainError as exc:
@@ -227,14 +225,18 @@ def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[
         item = build_item(session, payload, queue, submitter, digest)
         fresh[key if key[1] is not None else (queue.id, item.id)] = (index, item)
         new_items.append((index, item))
+        provisional.append(index)
     events = [e for _index, item in new_items for e in _stage(session, item, submitter)]
     try:
         _write(session, events)
     except IntegrityError:
         # A concurrent request won a race on some external_id: fall back to
-        # one transaction per item, each resolving its own replay.
+        # one transaction per item, each resolving its own replay. The rollback
+        # unmade every id this transaction gave out, so the duplicates of new items
+        # are redone too (in batch order, after the item they repeat), or they would
+        # answer an id that does not exist.
         session.rollback()
-        for index, _item in new_items:
+        for index in provisional:
             results[index] = _one_by_one(session, payloads[index], submitter, index)
         return [r for r in results if r is not None]
     for index, item in new_items:

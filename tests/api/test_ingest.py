@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 
@@ -110,6 +111,49 @@ def test_idempotent_replay_returns_same_item(client, auth, db):
     assert conflict.status_code == 409
     assert conflict.get_json()["error"]["code"] == "idempotency_conflict"
     assert db.scalar(select(func.count()).select_from(Item)) == 1
+
+
+@pytest.mark.parametrize("field, default, other", [
+    ("priority", 50, 51), ("input", None, "q"), ("context", [], ["c"]),
+    ("model", {}, {"name": "m"}), ("metadata", {}, {"k": 1})])
+def test_a_default_written_out_replays_as_left_out_and_vice_versa(client, auth, field,
+                                                                  default, other):
+    left_out = submit(client, auth, external_id="d1")
+    written = submit(client, auth, external_id="d1", **{field: default})
+    assert left_out.status_code == 201 and written.status_code == 200, written.get_json()
+    assert written.get_json()["id"] == left_out.get_json()["id"]
+    written = submit(client, auth, external_id="d2", **{field: default})
+    left_out = submit(client, auth, external_id="d2")
+    assert written.status_code == 201 and left_out.status_code == 200, left_out.get_json()
+    assert written.get_json()["id"] == left_out.get_json()["id"]
+    changed = submit(client, auth, external_id="d2", **{field: other})
+    assert changed.status_code == 409
+    assert changed.get_json()["error"]["code"] == "idempotency_conflict"
+    items = [{"queue": "support", "output": "Your order ships Monday.", "confidence": 0.5,
+              "external_id": key, **extra}
+             for key, extra in (("d1", {}), ("d2", {field: default}), ("d3", {field: default}),
+                                ("d3", {}))]
+    results = client.post("/api/v1/items/batch", json={"items": items},
+                          headers=auth).get_json()["results"]
+    assert [r["result"] for r in results] == ["replayed", "replayed", "created", "replayed"]
+    assert results[3]["id"] == results[2]["id"]
+
+
+def test_an_item_stored_before_the_normal_form_still_replays(client, auth, db):
+    """Items stored before replays compared the normal form hold the hash of the body as
+    sent: one that wrote a default out still replays, sent identically or not."""
+    sent = {"queue": "support", "output": "Your order ships Monday.", "confidence": 0.5,
+            "external_id": "old", "priority": 50, "context": []}
+    first = client.post("/api/v1/items", json=sent, headers=auth).get_json()
+    canonical = json.dumps(sent, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    db.get(Item, first["id"]).body_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    db.commit()
+    again = client.post("/api/v1/items", json=sent, headers=auth)
+    assert again.status_code == 200 and again.get_json()["id"] == first["id"]
+    bare = {k: v for k, v in sent.items() if k not in ("priority", "context")}
+    assert submit(client, auth, external_id="old").get_json()["id"] == first["id"]
+    assert client.post("/api/v1/items", json=bare, headers=auth).status_code == 200
+    assert submit(client, auth, external_id="old", priority=60).status_code == 409
 
 
 def test_same_external_id_for_another_owner_is_a_new_item(client, auth, make_key):
