@@ -1,33 +1,21 @@
-"""Strict JSON request bodies: right content type, valid UTF-8, finite
-numbers, bounded nesting, no NUL characters. Python's json module accepts NaN and Infinity and
-recurses without limit, so both are refused here."""
+"""Strict JSON request bodies: the right content type, valid UTF-8, then the strict
+parser every edge shares (review/core/strict_json.py): finite numbers, bounded
+nesting, no NUL, no lone UTF-16 surrogate in a string or key."""
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from flask import request
 
 from review.api.errors import ApiError
+from review.core.errors import BadArgument
+from review.core.strict_json import MAX_DEPTH, loads_strict, refuse_unencodable
 
-MAX_DEPTH = 32
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"non-finite number {name} is not valid JSON")
+__all__ = ["MAX_DEPTH", "json_body", "json_object", "json_batch"]
 
 
-def _finite_float(text: str) -> float:
-    # 1e999 parses to inf, which PostgreSQL's JSONB cannot store either.
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:40]} is out of range")
-    return value
-
-
-def json_body() -> Any:
+def json_body(*, check_characters: bool = True) -> Any:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type",
@@ -39,50 +27,41 @@ def json_body() -> Any:
         raise ApiError(400, "invalid_utf8", f"The body is not valid UTF-8: {exc.reason} "
                        f"at byte {exc.start}.") from exc
     try:
-        body = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except RecursionError as exc:
-        raise ApiError(400, "too_deep", f"JSON nesting deeper than {MAX_DEPTH} levels.") from exc
-    except ValueError as exc:
-        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from exc
-    if _depth_exceeds(body, MAX_DEPTH):
-        raise ApiError(400, "too_deep", f"JSON nesting deeper than {MAX_DEPTH} levels.")
-    if _contains_nul(body):
-        # PostgreSQL text and JSONB cannot store U+0000: refuse it on every database.
-        raise ApiError(400, "invalid_characters",
-                       "The body contains a NUL character (\\u0000), which is not allowed.")
-    return body
+        return loads_strict(text, check_characters=check_characters)
+    except BadArgument as exc:
+        raise _api_error(exc) from exc
 
 
-def json_object() -> dict[str, Any]:
-    body = json_body()
+def json_object(*, check_characters: bool = True) -> dict[str, Any]:
+    body = json_body(check_characters=check_characters)
     if not isinstance(body, dict):
         raise ApiError(400, "not_an_object", "The body must be a JSON object.")
     return body
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-    return False
+def json_batch(field: str) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    """A batch body: an entry of `body[field]` holding a string UTF-8 cannot encode
+    is refused alone (its error entry, by index, to merge into the results);
+    anywhere else such a string refuses the whole body, as any other route does."""
+    body = json_object(check_characters=False)
+    entries = body.get(field)
+    try:
+        refuse_unencodable({k: v for k, v in body.items() if k != field})
+        if not isinstance(entries, list):
+            refuse_unencodable(entries, f"$.{field}")
+            return body, {}
+    except BadArgument as exc:
+        raise _api_error(exc) from exc
+    refused: dict[int, dict[str, Any]] = {}
+    for index, entry in enumerate(entries):
+        try:
+            refuse_unencodable(entry, f"$.{field}[{index}]", what="The entry")
+        except BadArgument as exc:
+            # The shape of a refused batch entry (review.api.errors.batch_entry gives it
+            # its status and JSON error).
+            refused[index] = {"index": index, "result": "error", "error": exc}
+    return body, refused
 
 
-def _contains_nul(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                return True
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return False
+def _api_error(exc: BadArgument) -> ApiError:
+    return ApiError(400, exc.code, exc.message, exc.details)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import jsonify, request
 
 from review.api.blueprint import bp
-from review.api.body import json_object
+from review.api.body import json_batch, json_object
 from review.api.errors import ApiError, batch_entry
 from review.api.keys import current_key, require_key
 from review.core.access import reviewable_item
@@ -48,13 +48,18 @@ def create_item():
 @require_key("submit")
 def create_items_batch():
     _limit_ingest()
-    body = json_object()
+    body, refused = json_batch("items")
     problems = validation_errors(BATCH_IN, body)
     if problems:
         raise ApiError(422, "validation_failed", "The batch is invalid.", problems)
+    entries = body["items"]
+    # An entry with a string UTF-8 cannot encode is refused alone; the rest are stored.
+    kept = [index for index in range(len(entries)) if index not in refused]
     with observe_ingest("batch") as observed:
-        results = submit_batch(get_session(), body["items"], current_key().name)
-        observed.batch(body["items"], results)
+        results = submit_batch(get_session(), [entries[i] for i in kept], current_key().name)
+        results = sorted([{**r, "index": kept[r["index"]]} for r in results]
+                         + list(refused.values()), key=lambda r: r["index"])
+        observed.batch(entries, results)
     results = [batch_entry(r) for r in results]
     summary = {kind: sum(r["result"] == kind for r in results)
                for kind in ("created", "replayed", "error")}

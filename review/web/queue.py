@@ -28,6 +28,7 @@ from review.core.clock import isoformat
 from review.core.db import get_session
 from review.core.errors import Conflict, DomainError
 from review.core.models import Queue, User
+from review.core.strict_json import loads_strict
 from review.human.assignment import assign, bulk_reassign, bulk_release
 from review.human.claims import (
     claim_next,
@@ -92,7 +93,12 @@ def _verdict_from_form(item_id: str) -> Verdict:
     output = None
     if outcome == "edit":
         item = reviewable_item(get_session(), _me(), item_id)
-        output = parse_edited_output(item.output, form.get("output", ""))
+        raw = form.get("output", "")
+        if isinstance(item.output, str):
+            output = parse_edited_output(item.output, raw)
+        else:
+            # The API's parser, so the form takes exactly what POST .../decision takes.
+            output = loads_strict(raw, what="The edited output")
     return Verdict(outcome, form.get("reason"), form.get("note"), output)
 
 
