@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from review.api import bp as api_bp
 from review.api.errors import register_error_handlers
@@ -32,4 +33,10 @@ def create_app(config: Settings | None = None) -> Flask:
     init_request_guard(app)
     init_web(app)
     app.register_blueprint(api_bp)
+    if config.TRUSTED_PROXIES:
+        # Behind N reverse proxies the peer is the nearest proxy: take the client's
+        # address (rate limits, logs) and scheme from the last N X-Forwarded-For/-Proto
+        # entries those proxies appended. Never by default: a client could forge them.
+        hops = config.TRUSTED_PROXIES
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     return app

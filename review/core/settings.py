@@ -63,7 +63,12 @@ class Settings:
     METRICS_TOKEN: str = ""  # when set, /metrics wants "Authorization: Bearer <token>"
     ALLOWED_CALLBACK_HOSTS: list[str] = field(default_factory=list)
     INGEST_RATE_LIMIT: int = 6000  # requests per key per minute
-    LOGIN_RATE_LIMIT: int = 10  # attempts per user and address per 5 minutes
+    LOGIN_RATE_LIMIT: int = 10  # failed logins per user and address per 5 minutes
+    LOGIN_ADDRESS_RATE_LIMIT: int = 50  # failed logins per address (any names) per 5 minutes
+    # Failed logins per user from every address per 5 minutes: above LOGIN_RATE_LIMIT, so
+    # one address alone can never lock a user out.
+    LOGIN_ACCOUNT_RATE_LIMIT: int = 100
+    TRUSTED_PROXIES: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto count
     MAX_CONTENT_LENGTH: int = 5 * 1024 * 1024
     REDIS_PREFIX: str = "review"
     SESSION_COOKIE_SECURE: bool = False
@@ -126,6 +131,14 @@ class Settings:
             self.SECRET_KEY = _instance_secret(Path(self.INSTANCE_DIR))
         if self.PRODUCTION:
             self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+        if self.LOGIN_ACCOUNT_RATE_LIMIT <= self.LOGIN_RATE_LIMIT:
+            raise ConfigError(
+                f"LOGIN_ACCOUNT_RATE_LIMIT={self.LOGIN_ACCOUNT_RATE_LIMIT} must be above "
+                f"LOGIN_RATE_LIMIT={self.LOGIN_RATE_LIMIT}, or failures from one address "
+                "could lock a user out.")
+        if self.TRUSTED_PROXIES < 0:
+            raise ConfigError(f"TRUSTED_PROXIES={self.TRUSTED_PROXIES}: the number of reverse "
+                              "proxies in front of the service, 0 or more.")
         if self.LOG_FORMAT.lower() not in ("", "json", "text"):
             raise ConfigError(f"LOG_FORMAT={self.LOG_FORMAT!r}: use json or text.")
 

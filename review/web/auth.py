@@ -1,6 +1,13 @@
-"""Login and logout."""
+"""Login and logout.
+
+The name and password are checked by review/core/signin.py (throttles that
+fail closed, equal work for unknown names); this edge adds where to go next:
+only a plain path of this site, parsed strictly (see `safe_next`).
+"""
 
 from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -13,16 +20,15 @@ from flask import (
 )
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from review.core.accounts import end_sessions, verify_password
+from review.core.accounts import end_sessions
 from review.core.db import get_session
-from review.core.errors import RateLimited
+from review.core.errors import RateLimited, Unauthenticated
 from review.core.models import User
-from review.core.ratelimit import enforce, reset
-from review.core.settings import settings
+from review.core.ratelimit import LimiterUnavailable
+from review.core.signin import authenticate
 
 login_manager = LoginManager()
 
@@ -58,8 +64,6 @@ def _load_user(user_id: str) -> LoginUser | None:
 
 bp = Blueprint("auth", __name__)
 
-LOGIN_WINDOW = 300
-
 
 class LoginForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=80)])
@@ -70,30 +74,53 @@ class LogoutForm(FlaskForm):
     pass
 
 
+def _unsafe(path: str) -> bool:
+    # Browsers drop tabs and newlines anywhere in a URL and read "\\" as "/", so
+    # "/\t/evil" and "/\\evil" both mean "//evil": another site.
+    return (path.startswith("//") or "\\" in path
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path))
+
+
+def safe_next(target: str) -> str | None:
+    """`target` if it is a path of this site, else None. Strict: printable ASCII with
+    no space, no scheme or host, a single leading "/", no backslash or control
+    character, and the same once percent-decoded (a proxy or a redirect further
+    on may decode it)."""
+    if not target or len(target) > 2000 or not target.isascii() or not target.isprintable() \
+            or " " in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return None
+    if _unsafe(target) or _unsafe(unquote(parts.path)):
+        return None
+    return target
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
-    if form.validate_on_submit():
-        bucket = f"login:{request.remote_addr}:{form.name.data.lower()}"
-        try:
-            enforce(bucket, settings().LOGIN_RATE_LIMIT, LOGIN_WINDOW)
-        except RateLimited as exc:
-            flash("Too many login attempts. Try again in a few minutes.", "error")
-            return (render_template("auth/login.html", form=form), 429,
-                    {"Retry-After": str(exc.retry_after)})
-        db = get_session()
-        user = db.scalar(select(User).where(User.name == form.name.data))
-        if user is not None and user.active and verify_password(user, form.password.data):
-            reset(bucket, LOGIN_WINDOW)
-            session.clear()  # a fresh session at login: no fixation
-            login_user(LoginUser(user))
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("pages.home")
-            return redirect(target)
-        flash("Unknown name or wrong password.", "error")
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+    try:
+        user = authenticate(get_session(), form.name.data, form.password.data,
+                            request.remote_addr or "unknown")
+    except RateLimited as exc:
+        flash("Too many login attempts. Try again in a few minutes.", "error")
+        return (render_template("auth/login.html", form=form), 429,
+                {"Retry-After": str(exc.retry_after)})
+    except LimiterUnavailable as exc:
+        # Fail closed: without the attempt counts nothing would slow a password guesser.
+        flash("Sign-in is paused: the login rate limiter (Redis) is unavailable. "
+              "Try again in a minute; pages you are signed in to keep working.", "error")
+        return (render_template("auth/login.html", form=form), 503,
+                {"Retry-After": str(exc.retry_after)})
+    except Unauthenticated as exc:
+        flash(exc.message, "error")
         return render_template("auth/login.html", form=form), 401
-    return render_template("auth/login.html", form=form)
+    session.clear()  # a fresh session at login: no fixation
+    login_user(LoginUser(user))
+    return redirect(safe_next(request.args.get("next", "")) or url_for("pages.home"))
 
 
 @bp.post("/logout")
