@@ -17,6 +17,10 @@ from review.core.jobs import get_redis
 
 bp = Blueprint("health", __name__)
 
+# Seconds a balancer or client should wait before asking again when the database is
+# down: the same hint the API's own 503s give (review/api/errors.py).
+RETRY_AFTER = 5
+
 
 @bp.get("/healthz")
 def healthz():
@@ -36,6 +40,8 @@ def healthz():
     response = jsonify({"status": status, **checks})
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
+    if not healthy:
+        response.headers["Retry-After"] = str(RETRY_AFTER)
     return response
 
 

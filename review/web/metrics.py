@@ -1,4 +1,6 @@
-"""/metrics for Prometheus; open unless METRICS_TOKEN is set (then a bearer token)."""
+"""/metrics for Prometheus: wants METRICS_TOKEN as a bearer token when it is set, and
+in production (PRODUCTION=1) is refused until it is set: the series name every queue
+and its backlog, which are not for anyone who can reach the port."""
 
 from __future__ import annotations
 
@@ -17,6 +19,10 @@ bp = Blueprint("metrics", __name__)
 @bp.get("/metrics")
 def metrics():
     token = settings().METRICS_TOKEN
+    if not token and settings().PRODUCTION:
+        raise ApiError(403, "metrics_token_required",
+                       "/metrics is off: in production (PRODUCTION=1) set METRICS_TOKEN and "
+                       "scrape with 'Authorization: Bearer <token>'.")
     if token:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(sent, token):
