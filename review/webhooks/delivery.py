@@ -7,6 +7,12 @@ conditional UPDATE on the attempt counter before the POST, so a duplicate job
 attempt twice. Failures are retried with exponential backoff and jitter
 (WEBHOOK_RETRY_BASE × 2^(n-1), capped at WEBHOOK_RETRY_MAX_DELAY) until
 WEBHOOK_RETRY_WINDOW after the delivery was created; then it is `failed`.
+
+The outcome of an attempt is written only while that attempt still owns the
+delivery (no later attempt claimed it, no resend came in meanwhile), so a slow
+attempt cannot undo what a later one did. A URL the SSRF guard refuses fails at
+once; a host name that does not resolve is retried like any other failure (DNS
+failures pass), labelled `unresolved:`.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ DELIVERY_STATUSES = ("pending", "delivered", "failed")
 # environment, so it is trusted like the rest of the configuration.
 TRUSTED_KINDS_PREFIX = "alert."
 ERROR_CHARS = 500
+# RQ's scheduler stores a job's time in whole seconds, rounded down, and moves due
+# jobs once a second, so a retry can start up to 1 s before its time; hosts' clocks
+# differ a little more. A job that early waits for its time instead of answering
+# not_due, which left the retry to the next sweep (up to SWEEP_INTERVAL late).
+EARLY_START_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -119,14 +130,24 @@ def signing_secret(session: Session, delivery: WebhookDelivery) -> tuple[str, st
 
 def deliver(session: Session, delivery_id: int) -> str:
     """Make one attempt of a pending delivery; return what happened."""
-    now = utcnow()
-    delivery = session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.status != "pending":
-        session.rollback()
-        return "skipped"
-    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
-        session.rollback()
-        return "not_due"
+    waits = 0
+    while True:
+        now = utcnow()
+        delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+        if delivery is None or delivery.status != "pending":
+            session.rollback()
+            return "skipped"
+        early = 0.0 if delivery.next_attempt_at is None else \
+            (delivery.next_attempt_at - now).total_seconds()
+        if early <= 0:
+            break
+        session.rollback()  # no transaction stays open while waiting
+        # Far off: claimed by a running attempt, or truly not due. Still early after two
+        # waits: the wall clock was stepped back; the sweeper will find it.
+        if early > EARLY_START_WAIT or waits == 2:
+            return "not_due"
+        time.sleep(early)
+        waits += 1  # then read it again: a resend or another job may have moved it
     attempt = delivery.attempts + 1
     claim_until = now + timedelta(seconds=float(settings().WEBHOOK_TIMEOUT) + 60)
     claimed = session.execute(
@@ -155,7 +176,7 @@ def deliver(session: Session, delivery_id: int) -> str:
     url, trusted = delivery.url, delivery.kind.startswith(TRUSTED_KINDS_PREFIX)
     session.rollback()  # no transaction stays open during the POST
     result = post_delivery(url, body, headers, trusted=trusted)
-    return record_attempt(session, delivery_id, attempt, result)
+    return record_attempt(session, delivery_id, attempt, result, claimed_until=claim_until)
 
 
 def post_delivery(url: str, body: bytes, headers: dict[str, str], *, trusted: bool = False
@@ -165,9 +186,13 @@ def post_delivery(url: str, body: bytes, headers: dict[str, str], *, trusted: bo
         try:
             check_url(url, settings().ALLOWED_CALLBACK_HOSTS, resolve=True)
         except UnsafeUrl as exc:
-            # A name that does not resolve may resolve later; a private address stays private.
-            transient = str(exc).startswith("cannot resolve")
-            return AttemptResult(None, 0.0, f"refused: {exc}", permanent=not transient)
+            # A name that does not resolve may resolve later (DNS failures pass): retried.
+            # A private address stays private: failed at once. The guard says which by
+            # the lookup error it wraps; its wording is the fallback.
+            if isinstance(exc.__cause__, OSError | UnicodeError) or \
+                    str(exc).startswith("cannot resolve"):
+                return AttemptResult(None, 0.0, f"unresolved: {exc}"[:ERROR_CHARS])
+            return AttemptResult(None, 0.0, f"refused: {exc}"[:ERROR_CHARS], permanent=True)
     started = time.perf_counter()
     try:
         # Redirects are not followed: they could lead past the SSRF guard.
@@ -182,30 +207,45 @@ def post_delivery(url: str, body: bytes, headers: dict[str, str], *, trusted: bo
     return AttemptResult(status, latency, error)
 
 
-def record_attempt(session: Session, delivery_id: int, attempt: int, result: AttemptResult
-                   ) -> str:
-    """Log the attempt and move the delivery on: delivered, retry later, or failed."""
+def record_attempt(session: Session, delivery_id: int, attempt: int, result: AttemptResult,
+                   *, claimed_until: datetime | None = None) -> str:
+    """Log the attempt and move the delivery on: delivered, retry later, or failed.
+
+    The move is conditional on the attempt still owning the delivery: still pending,
+    no later attempt claimed, and (given `claimed_until`, the next_attempt_at its claim
+    wrote) no resend since. Otherwise the attempt is only logged: "superseded".
+    """
     now = utcnow()
-    delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
     session.add(WebhookAttempt(delivery_id=delivery_id, at=now, status_code=result.status_code,
                                latency_ms=round(result.latency_ms, 2), error=result.error))
-    delivery.last_status_code = result.status_code
-    delivery.last_error = result.error
+    created_at = session.scalar(
+        select(WebhookDelivery.created_at).where(WebhookDelivery.id == delivery_id))
     window = timedelta(seconds=int(settings().WEBHOOK_RETRY_WINDOW))
+    values: dict[str, Any] = {"last_status_code": result.status_code,
+                              "last_error": result.error}
+    retry_at = None
     if result.ok:
-        delivery.status = "delivered"
-        delivery.delivered_at = now
-        delivery.next_attempt_at = None
+        values.update(status="delivered", delivered_at=now, next_attempt_at=None)
         outcome = "delivered"
-    elif result.permanent or now >= delivery.created_at + window:
-        delivery.status = "failed"
-        delivery.next_attempt_at = None
+    elif result.permanent or created_at is None or now >= created_at + window:
+        values.update(status="failed", next_attempt_at=None)
         outcome = "failed"
     else:
-        delivery.next_attempt_at = now + timedelta(seconds=retry_delay(attempt))
-        after_commit(session, enqueue_attempt, delivery_id, attempt + 1,
-                     delivery.next_attempt_at)
+        retry_at = now + timedelta(seconds=retry_delay(attempt))
+        values.update(next_attempt_at=retry_at)
         outcome = "retrying"
+    owns = [WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending",
+            WebhookDelivery.attempts == attempt]
+    if claimed_until is not None:
+        owns.append(WebhookDelivery.next_attempt_at == claimed_until)
+    owned = session.execute(
+        update(WebhookDelivery).where(*owns).values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not owned:
+        outcome = "superseded"
+    elif retry_at is not None:
+        after_commit(session, enqueue_attempt, delivery_id, attempt + 1, retry_at)
     session.commit()
     log.info("webhook delivery %s attempt %s: %s (%s)", delivery_id, attempt, outcome,
              result.error or result.status_code)
