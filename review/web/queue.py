@@ -157,10 +157,18 @@ def heartbeat(item_id: str):
     """The review page's heartbeat (JSON, CSRF token in the X-CSRFToken header)."""
     session = get_session()
     item = reviewable_item(session, _me(), item_id)
-    token = request.form.get("lease_token") or (request.get_json(silent=True) or {}).get(
-        "lease_token", "")
-    expires = extend_lease(session, _me(), item, str(token))
+    expires = extend_lease(session, _me(), item, _heartbeat_token())
     return jsonify({"item_id": item.id, "lease_expires_at": isoformat(expires)})
+
+
+def _heartbeat_token() -> str:
+    """The lease token from the form or a JSON body, read by the API's strict parser (a
+    lone surrogate would otherwise reach the database and fail there)."""
+    token = request.form.get("lease_token")
+    if not token and request.is_json:
+        body = loads_strict(request.get_data(as_text=True))
+        token = body.get("lease_token") if isinstance(body, dict) else None
+    return str(token or "")
 
 
 # --- Supervisor tools ------------------------------------------------------------

@@ -230,3 +230,16 @@ def test_pages_carry_the_strict_csp(app, items):
     html = response.get_data(as_text=True)
     assert "<script>" not in html and "style=" not in html
     assert ana.get("/static/review.js").status_code == 200
+
+
+@pytest.mark.parametrize("body", ['{"lease_token": "\\ud800"}', '{"lease_token": "a\\u0000"}',
+                                  '{"lease_token": 1e999}', "[" * 40 + "]" * 40])
+def test_heartbeat_refuses_hostile_json_with_a_json_error(app, items, body):
+    ana = login(app, "ana")
+    item_id, html = claim(ana)
+    answer = ana.post(f"/items/{item_id}/lease", data=body,
+                      headers={"X-CSRFToken": csrf(html), "Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["error"]["code"] in {"invalid_characters", "invalid_json",
+                                                  "too_deep"}
+    assert fresh_item(app, item_id).status == "in_review"  # the lease is untouched
