@@ -26,7 +26,8 @@ PUBLIC = {
     "static": "CSS and JS files",
     "auth.login": "the login form itself",
     "api.openapi_json": "the API description",
-    "metrics.metrics": "open unless METRICS_TOKEN is set (tested below)",
+    "metrics.metrics": "open unless METRICS_TOKEN is set, refused in production without it "
+                       "(tested below and in tests/web/test_metrics_production.py)",
     "docs.api_docs": "the API reference page, rendered from the public OpenAPI document",
     "health.healthz": "the load balancer's probe: up/down only, no data",
     "health.favicon": "a redirect to the static icon",
