@@ -5,8 +5,9 @@ keeps one Alert row per open problem (an episode):
 
 - `backlog_cap`: a queue's backlog is above its `backlog_cap`;
 - `clear_time`: at the current decision rate the backlog would take longer
-  than the queue's SLA to clear (or nothing was decided for an hour while
-  items waited longer than that);
+  than the queue's SLA to clear, once the rate has been watched for
+  MIN_RATE_SPAN (or nothing was decided for an hour while items waited longer
+  than that);
 - `breach_rate`: over ALERT_BREACH_WINDOW, more than ALERT_BREACH_RATE of the
   decided items with an SLA were late (given ALERT_MIN_DECISIONS of them);
 - `worker_silent`: no RQ worker heartbeat within HEARTBEAT_TIMEOUT (or Redis
@@ -14,23 +15,26 @@ keeps one Alert row per open problem (an episode):
 
 A condition that holds opens an episode unless one is open (the partial
 unique index on open `episode_key`s makes that race-proof across workers);
-an episode whose condition cleared is resolved. Opening queues one signed
-POST to ALERT_WEBHOOK_URL through the webhook machinery, so each episode is
-notified once, with retries. Runs as a periodic RQ job (workers/alerts.py)
-and from `review alerts evaluate` (a cron-able watchdog for the watchdog).
+an episode whose condition still holds has its text and figures brought up
+to date (with `as_of`, the time they were measured), so the dashboard shows
+the latest figures, not those at opening; one whose condition cleared is resolved.
+Opening queues one signed POST to ALERT_WEBHOOK_URL through the webhook
+machinery, so each episode is notified once, with retries. Runs as a
+periodic RQ job (workers/alerts.py) and from `review alerts evaluate` (a
+cron-able watchdog for the watchdog).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from review.alerts.episodes import Condition, open_episode, resolve_episodes
-from review.core.clock import utcnow
+from review.alerts.episodes import Condition, open_episode, refresh_episodes, resolve_episodes
+from review.core.clock import isoformat, utcnow
 from review.core.liveness import Liveness, liveness
 from review.core.models import Alert, Item, Queue
 from review.core.settings import settings
@@ -39,6 +43,10 @@ from review.reports.backlog import RATE_WINDOW, QueueHealth, queue_health
 log = logging.getLogger(__name__)
 
 KINDS = ("backlog_cap", "clear_time", "breach_rate", "worker_silent", "scheduler_silent")
+# A decision rate is judged only once the queue's work has been watched this long: a
+# minute after start-up one decision would otherwise read as "1 an hour" and project
+# a backlog taking days to clear.
+MIN_RATE_SPAN = timedelta(minutes=5)
 
 
 @dataclass
@@ -53,7 +61,9 @@ def evaluate_alerts(session: Session, now: datetime | None = None,
     """Open and resolve alert episodes to match the conditions that hold at `now`."""
     now = now or utcnow()
     alive = alive if alive is not None else liveness(now.replace(tzinfo=UTC).timestamp())
-    conditions = {c.key: c for c in current_conditions(session, now, alive)}
+    as_of = isoformat(now)
+    conditions = {c.key: replace(c, data={**c.data, "as_of": as_of})
+                  for c in current_conditions(session, now, alive)}
     report = AlertReport(holding=sorted(conditions))
     open_keys = set(session.scalars(select(Alert.episode_key).where(
         Alert.resolved_at.is_(None), Alert.kind.in_(KINDS))))
@@ -61,6 +71,7 @@ def evaluate_alerts(session: Session, now: datetime | None = None,
     if cleared:
         resolve_episodes(session, cleared, now)
         report.resolved = cleared
+    refresh_episodes(session, [conditions[key] for key in sorted(open_keys & set(conditions))])
     session.commit()
     for key in sorted(set(conditions) - open_keys):
         if open_episode(session, conditions[key], now):
@@ -88,7 +99,8 @@ def _queue_conditions(h: QueueHealth) -> list[Condition]:
             data={"queue": h.slug, "backlog": h.backlog, "cap": h.backlog_cap}))
     clear = h.projected_clear_seconds
     waited = (h.oldest_age_seconds or 0) > RATE_WINDOW.total_seconds()
-    if h.backlog and ((clear is None and waited) or (clear is not None
+    watched = (h.observed_seconds or 0) >= MIN_RATE_SPAN.total_seconds()
+    if h.backlog and ((clear is None and waited) or (clear is not None and watched
                                                      and clear > h.sla_seconds)):
         rate = f"{h.decisions_per_hour:g} decisions/h"
         eta = "never at this rate" if clear is None else f"in {clear / 60:.0f} min"

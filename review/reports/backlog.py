@@ -44,6 +44,11 @@ class QueueHealth:
     split: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTE_PATHS, 0))
     # Decisions that emptied the backlog (not the router's) in the last RATE_WINDOW.
     recent_decisions: int = 0
+    first_recent_decision_at: datetime | None = None
+    # How long the queue's pace has been watched: since the oldest waiting item arrived
+    # or the first decision counted in the rate, whichever came first. Shorter than
+    # RATE_WINDOW just after start-up, when the rate per hour is a guess.
+    observed_seconds: float | None = None
 
     @property
     def backlog(self) -> int:
@@ -91,6 +96,10 @@ def queue_health(session: Session, queues: list[Queue], now: datetime,
     index = {start: i for i, start in enumerate(hours)}
     _inflow(session, ids, health, hours[0], now, index)
     _decisions(session, ids, health, hours[0], now, index)
+    for h in health.values():
+        starts = [t for t in (h.oldest_created_at, h.first_recent_decision_at) if t is not None]
+        if starts:
+            h.observed_seconds = max(0.0, (now - min(starts)).total_seconds())
     return [health[q.id] for q in queues]
 
 
@@ -147,17 +156,21 @@ def _inflow(session: Session, ids: list[int], health: dict[int, QueueHealth],
 def _decisions(session: Session, ids: list[int], health: dict[int, QueueHealth],
                start: datetime, now: datetime, index: dict[datetime, int]) -> None:
     bucket = hour_floor(session, Item.decided_at)
-    recent = case((and_(Item.decided_at > now - RATE_WINDOW,
-                        Item.decided_by_kind.not_in(("router",))), 1), else_=0)
+    counted = and_(Item.decided_at > now - RATE_WINDOW, Item.decided_by_kind.not_in(("router",)))
     rows = session.execute(
-        select(Item.queue_id, bucket, func.count(), func.sum(recent))
+        select(Item.queue_id, bucket, func.count(), func.sum(case((counted, 1), else_=0)),
+               func.min(case((counted, Item.decided_at))))
         .where(Item.queue_id.in_(ids), Item.decided_at.is_not(None),
                Item.decided_at >= start, Item.decided_at <= now)
         .group_by(Item.queue_id, bucket)
     ).all()
-    for queue_id, hour, count, recent_count in rows:
+    for queue_id, hour, count, recent_count, first_recent in rows:
         h = health[queue_id]
         slot = index.get(as_datetime(hour))
         if slot is not None:
             h.hours[slot]["decisions"] += count
         h.recent_decisions += int(recent_count or 0)
+        if first_recent is not None:
+            first_recent = as_datetime(first_recent)
+            if h.first_recent_decision_at is None or first_recent < h.first_recent_decision_at:
+                h.first_recent_decision_at = first_recent

@@ -97,6 +97,47 @@ def test_nothing_decided_for_an_hour_while_items_wait(app, db, make_queue):
     assert "never at this rate" in db.scalars(select(Alert)).one().message
 
 
+
+def test_clear_time_waits_for_evidence_after_start_up(app, db, make_queue):
+    """A minute after start-up, one decision read as "1 an hour" projected 10 waiting
+    items to clear in 10 h: the rate is judged only once watched for MIN_RATE_SPAN."""
+    from review.alerts.rules import MIN_RATE_SPAN
+
+    queue = make_queue("fresh", sla_seconds=3600)
+    start = utcnow()
+    add_items(db, queue, 10, created_at=start)
+    decided = dict(status="approved", created_at=start, decided_by_kind="reviewer",
+                   decision_outcome="approve")
+    add_items(db, queue, 1, decided_at=start + timedelta(seconds=30), **decided)
+    assert evaluate(app, start + timedelta(minutes=1)).opened == []
+    # More decisions in that first minute are no more evidence of the pace.
+    add_items(db, queue, 2, decided_at=start + timedelta(seconds=50), **decided)
+    assert evaluate(app, start + timedelta(minutes=1)).opened == []
+    assert evaluate(app, start + MIN_RATE_SPAN - timedelta(seconds=1)).opened == []
+    # Watched long enough, 3 decisions in 5 minutes against 10 waiting: it fires.
+    report = evaluate(app, start + MIN_RATE_SPAN)
+    assert report.opened == ["clear_time:fresh"]
+    assert db.scalars(select(Alert)).one().data["decisions_per_hour"] == 3
+
+
+def test_a_holding_episode_keeps_its_text_and_figures_current(app, db, make_queue):
+    from review.core.clock import isoformat
+
+    queue = make_queue("busy", backlog_cap=2, sla_seconds=86400)
+    ids = add_items(db, queue, 4)
+    opened = utcnow()
+    assert evaluate(app, opened).opened == ["backlog_cap:busy"]
+    db.execute(Item.__table__.update().where(Item.id == ids[0]).values(
+        status="approved", decided_at=opened, decided_by_kind="reviewer"))
+    db.commit()
+    later = opened + timedelta(minutes=1)
+    assert evaluate(app, later).opened == []
+    [alert] = db.scalars(select(Alert)).all()
+    assert alert.message == "Queue busy: backlog 3 is above its cap of 2."
+    assert alert.data == {"queue": "busy", "backlog": 3, "cap": 2, "as_of": isoformat(later)}
+    assert (alert.opened_at, alert.resolved_at) == (opened, None)
+
+
 def test_breach_rate_above_threshold(app, db, make_queue, monkeypatch):
     monkeypatch.setattr(settings(app), "ALERT_BREACH_RATE", 0.2)
     queue = make_queue("late", sla_seconds=600)

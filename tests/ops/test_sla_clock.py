@@ -217,3 +217,78 @@ def test_running_workers_tick_the_clock_on_their_own(app, client, auth, db, work
     time.sleep(2.5)  # a few more slots go by on both workers
     assert kinds(db, Alert) == ["sla_breached"]
     assert kinds(db, ItemEvent, item_id=item_id).count("sla_breached") == 1
+
+
+def add_open_items(db, queue, count: int, created, prefix: str) -> list[str]:
+    from sqlalchemy import insert
+
+    rows = [dict(id=f"{prefix}{i:08d}", queue_id=queue.id, submitter="up", body_hash="0",
+                 status="pending", route_path="human", route_reasons=[], confidence=0.2,
+                 output="x", context=[], meta={}, created_at=created,
+                 due_at=created + timedelta(seconds=queue.sla_seconds))
+            for i in range(count)]
+    db.execute(insert(Item), rows)
+    db.commit()
+    return [r["id"] for r in rows]
+
+
+def test_a_long_sla_queue_is_marked_at_risk_whatever_a_short_one_holds(app, db, make_queue):
+    """More not-yet-at-risk items of a 5-minute queue than a tick reads must not keep a
+    24-hour queue's item from being marked at risk (it used to jump straight to breached)."""
+    from review.ops.sla_clock import BATCH
+
+    fast = make_queue("fast", audit_rate=0.0, sla_seconds=300)
+    slow = make_queue("slow", audit_rate=0.0, sla_seconds=86400)
+    now = utcnow()
+    waiting = add_open_items(db, fast, BATCH + 5, now - timedelta(seconds=10), "fa")
+    [late] = add_open_items(db, slow, 1, now - timedelta(seconds=0.83 * 86400), "sl")
+
+    report = tick_at(app, now)
+    assert (report.at_risk, report.breached) == ([late], [])
+    assert load(db, late).sla_state == "at_risk"
+    assert kinds(db, Alert) == ["sla_at_risk"]
+    # The short queue's items still come due at their own time, every one of them.
+    # (at risk from created + 240 s = now + 230 s, due at now + 290 s)
+    assert tick_at(app, now + timedelta(seconds=229)).at_risk == []
+    first = tick_at(app, now + timedelta(seconds=231)).at_risk
+    assert len(first) == BATCH
+    rest = tick_at(app, now + timedelta(seconds=231)).at_risk
+    assert sorted(first + rest) == waiting
+
+
+def test_an_at_risk_alert_resolves_when_its_item_breaches(app, client, auth, db):
+    from review.core.db import get_session
+    from review.reports.dashboard import visible_alerts
+
+    item_id = submit(client, auth)
+    created = load(db, item_id).created_at
+    tick_at(app, created + timedelta(seconds=81))
+    tick_at(app, created + timedelta(seconds=101))
+    db.rollback()
+    episodes = {a.kind: a for a in db.scalars(select(Alert).where(Alert.item_id == item_id))}
+    assert episodes["sla_at_risk"].resolved_at == created + timedelta(seconds=101)
+    assert episodes["sla_breached"].resolved_at is None
+    with app.app_context():
+        queue_id = load(db, item_id).queue_id
+        assert visible_alerts(get_session(), [queue_id])["item_alerts"] == {"sla_breached": 1}
+
+
+def test_an_at_risk_alert_opened_by_a_racing_tick_after_the_breach_resolves(app, client, auth,
+                                                                              db):
+    """A tick that marked the item at risk may open its episode after another tick
+    breached it: the next tick resolves it."""
+    from review.core.db import get_session
+    from review.ops.sla_clock import open_alert
+
+    item_id = submit(client, auth)
+    created = load(db, item_id).created_at
+    tick_at(app, created + timedelta(seconds=150))
+    with app.app_context():
+        session = get_session()
+        assert open_alert(session, session.get(Item, item_id), "sla_at_risk",
+                          created + timedelta(seconds=150)) is not None
+    report = tick_at(app, created + timedelta(seconds=180))
+    assert report.alerts_resolved == 1
+    db.rollback()
+    open_kinds = [a.kind for a in db.scalars(select(Alert).where(Alert.resolved_at.is_(None)))]
+    assert open_kinds == ["sla_breached"]

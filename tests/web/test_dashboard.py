@@ -9,9 +9,10 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
-from review.core.clock import utcnow
-from review.core.models import Queue, User
+from review.core.clock import isoformat, utcnow
+from review.core.models import Alert, Item, Queue, User
 from tests.report_data import generate_week, login
 
 
@@ -110,3 +111,38 @@ def test_quality_and_reviewer_pages_render(week, client, make_user):
     assert narrowed.status_code == 200 and 'class="selected"' in narrowed.get_data(as_text=True)
     reviewers = client.get("/supervise/reviewers").get_data(as_text=True)
     assert 'data-reviewer="rita"' in reviewers
+
+
+def test_open_alerts_show_current_figures(app, client, db, make_queue, make_user):
+    """An open alert's text follows the figures while it holds ("backlog 5" and "12 of 12"
+    frozen at opening beside a live backlog of 3 misled), with the time they were taken."""
+    from tests.alerts.test_alerts import add_items, evaluate
+
+    queue = make_queue("capped", backlog_cap=2, sla_seconds=600)
+    make_user("boss", "supervisor", queues=("capped",))
+    waiting = add_items(db, queue, 5)
+    now = utcnow()
+    decided = dict(status="approved", decided_by_kind="reviewer", decision_outcome="approve")
+    add_items(db, queue, 6, decided_at=now - timedelta(minutes=50),
+              due_at=now - timedelta(minutes=55), **decided)
+    add_items(db, queue, 6, decided_at=now - timedelta(minutes=20),
+              due_at=now - timedelta(minutes=25), **decided)
+    assert {"backlog_cap:capped", "breach_rate:capped"} <= set(evaluate(app, now).opened)
+    assert "12 of 12 items decided" in db.scalars(select(Alert).where(
+        Alert.kind == "breach_rate")).one().message
+    for item_id in waiting[:2]:
+        db.execute(Item.__table__.update().where(Item.id == item_id).values(
+            status="approved", decided_at=now, decided_by_kind="reviewer"))
+    db.commit()
+    later = now + timedelta(minutes=15)  # the decisions of 50 min ago left the window
+    evaluate(app, later)
+
+    login(client, "boss")
+    html = client.get("/supervise/").get_data(as_text=True)
+    alerts = html.split('id="alerts"', 1)[1].split("</section>", 1)[0]
+    card = html.split('data-queue="capped"', 1)[1].split("</section>", 1)[0]
+    assert 'data-figure="pending">3<' in card
+    assert "Queue capped: backlog 3 is above its cap of 2." in alerts
+    assert "6 of 8 items decided in the last 60 min missed their SLA" in alerts
+    assert "backlog 5" not in alerts and "12 of 12" not in alerts
+    assert f"figures as of {isoformat(later)}" in alerts
