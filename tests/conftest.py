@@ -83,8 +83,6 @@ def make_config(database_url: str, redis_url: str, instance_dir: Path, **overrid
         TESTING=True,
         REDIS_PREFIX=f"rvtest-{secrets.token_hex(4)}",
         ALLOWED_CALLBACK_HOSTS=["127.0.0.1", "localhost"],
-        # Tests read the feed right after deciding; tests/api/test_poll.py checks the delay.
-        FEED_SETTLE_SECONDS=0.0,
     )
     values.update(overrides)
     cfg = Settings(**values)

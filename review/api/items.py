@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import jsonify, request
 
 from review.api.blueprint import bp
@@ -11,7 +9,6 @@ from review.api.body import json_batch, json_object
 from review.api.errors import ApiError, batch_entry
 from review.api.keys import current_key, require_key
 from review.core.access import reviewable_item
-from review.core.clock import utcnow
 from review.core.db import get_session
 from review.core.events import item_history
 from review.core.items import get_item_for_key, item_to_dict, list_decisions
@@ -101,8 +98,7 @@ def decisions_feed():
         raise ApiError(400, "bad_limit", "limit must be an integer in [1, 1000].") from exc
     if not 1 <= limit <= 1000:
         raise ApiError(400, "bad_limit", "limit must be an integer in [1, 1000].")
-    settle = timedelta(seconds=float(settings().FEED_SETTLE_SECONDS))
     page = list_decisions(get_session(), queue_slug=request.args.get("queue") or None,
                           after=request.args.get("after") or None, limit=limit,
-                          owner=_owner(), settled_before=utcnow() - settle)
+                          owner=_owner())
     return jsonify(page)

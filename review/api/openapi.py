@@ -131,8 +131,8 @@ PATHS: dict[str, dict[str, Any]] = {
         "The item's audit trail", scope="submit", params=[path_param("item_id")],
         ok={"200": {"description": "Events", **json_content({"type": "object"})}})},
     "/api/v1/decisions": {"get": operation(
-        "Decided items in decision order (keyset pagination); a decision is listed "
-        "FEED_SETTLE_SECONDS (default 5) after it is made", scope="submit",
+        "Decided items in commit order (keyset pagination): following `next` lists "
+        "every decision exactly once", scope="submit",
         params=[query_param("queue", {"type": "string"}),
                 query_param("after", {"type": "string"}, "The `next` cursor of a page."),
                 query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000})],

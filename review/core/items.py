@@ -1,18 +1,30 @@
-"""Reading items: the API shape of an item and the decisions feed."""
+"""Reading items: the API shape of an item and the decisions feed.
+
+The feed pages on (feed_position, id), positions the database assigns in commit order
+(migration 0007), so a client that follows `next` sees every decision exactly once
+whatever the commit delay or the app servers' clocks (docs/reliability.md).
+"""
 
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import create_engine, func, or_, select, text
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.pool import NullPool
 
 from review.core.clock import isoformat, utcnow
 from review.core.errors import BadArgument, NotFound
 from review.core.models import Item, Queue
 from review.core.queues import queue_by_slug
+
+# Cursors are opaque to clients: "f1|<feed_position>|<item id>", base64url.
+CURSOR_VERSION = "f1"
+MAX_CURSOR = 200
+ITEM_ID_MAX = 32  # items.id is String(32)
 
 
 def item_to_dict(item: Item, queue_slug: str | None = None) -> dict[str, Any]:
@@ -83,33 +95,81 @@ def get_item_for_key(session: Session, item_id: str, owner: str | None) -> Item:
     return item
 
 
-def encode_cursor(decided_at: datetime, item_id: str) -> str:
-    raw = f"{decided_at.isoformat()}|{item_id}".encode()
+def encode_cursor(position: int, item_id: str) -> str:
+    raw = f"{CURSOR_VERSION}|{position}|{item_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> tuple[int | None, str]:
+    """(position, item id) of a cursor; position None for a cursor issued before
+    migration 0007 ("decided_at|id"), which names the item to continue after."""
+    bad = BadArgument("bad_cursor", "The 'after' cursor is not one this API issued.")
+    if len(cursor) > MAX_CURSOR:
+        raise bad
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, item_id = base64.urlsafe_b64decode(padded).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), item_id
+        parts = base64.urlsafe_b64decode(padded).decode().split("|")
+        if len(parts) == 3 and parts[0] == CURSOR_VERSION:
+            position: int | None = _int64(parts[1])
+        elif len(parts) == 2:
+            datetime.fromisoformat(parts[0])
+            position = None
+        else:
+            raise ValueError("not a cursor")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadArgument("bad_cursor", "The 'after' cursor is not one this API issued.") from exc
+        raise bad from exc
+    item_id = parts[-1]
+    # The id is bound into SQL: a NUL (valid base64 can carry one) fails on PostgreSQL.
+    if not 0 < len(item_id) <= ITEM_ID_MAX or not item_id.isprintable():
+        raise bad
+    return position, item_id
+
+
+def _int64(text: str) -> int:
+    if not re.fullmatch(r"-?[0-9]{1,19}", text) or not -2**63 <= int(text) < 2**63:
+        raise ValueError("position out of range")
+    return int(text)
+
+
+def _cursor_position(session: Session, cursor: str, owner: str | None) -> tuple[int, str]:
+    position, item_id = decode_cursor(cursor)
+    if position is not None:
+        return position, item_id
+    # An old cursor named the last item it returned: continue after that item's position
+    # (older decisions were numbered in the old order, so the order there is unchanged).
+    query = select(Item.feed_position).where(Item.id == item_id,
+                                             Item.feed_position.is_not(None))
+    if owner is not None:
+        query = query.where(Item.submitter == owner)
+    position = session.scalar(query)
+    if position is None:
+        raise BadArgument("bad_cursor", "This cursor is from an older release and names no "
+                          "decision of yours; read the feed from the start (no 'after').")
+    return position, item_id
 
 
 def list_decisions(
     session: Session, *, queue_slug: str | None, after: str | None, limit: int,
-    owner: str | None, settled_before: datetime,
+    owner: str | None,
 ) -> dict[str, Any]:
-    """Decided items in decision order, keyset-paginated on (decided_at, id).
+    """Decided items in commit order, keyset-paginated on (feed_position, id).
 
-    Only decisions at or before `settled_before` are listed: decided_at is stamped
-    before the commit, so a decision still committing when a page is read would
-    otherwise appear later *behind* the cursor that page returned, and be skipped.
+    feed_position is set by the database inside the deciding transaction (migration
+    0007), never from an app clock. On SQLite writers take turns, so positions are in
+    commit order. On PostgreSQL a position is the writer's transaction id, so only
+    positions below the oldest transaction of this database still running
+    (review_feed_horizon) are listed: those writers have all ended, and whatever commits
+    later is numbered at or above that horizon, never behind a cursor this page returns.
+    A client following `next` therefore sees each decision exactly once, however late
+    its commit; the price is that a write transaction left open holds the feed back.
     """
-    query = select(Item, Queue.slug).join(Queue, Queue.id == Item.queue_id).where(
-        Item.decided_at.is_not(None), Item.decided_at <= settled_before
-    )
+    # The position is read as a column: an Item already in the session's identity map
+    # (inserted before the trigger numbered it) would keep its stale None.
+    query = (select(Item, Queue.slug, Item.feed_position)
+             .join(Queue, Queue.id == Item.queue_id)
+             .where(Item.feed_position.is_not(None)))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.where(Item.feed_position < func.review_feed_horizon())
     if queue_slug is not None:
         queue = queue_by_slug(session, queue_slug)
         if queue is None:
@@ -118,11 +178,40 @@ def list_decisions(
     if owner is not None:
         query = query.where(Item.submitter == owner)
     if after:
-        stamp, item_id = decode_cursor(after)
-        query = query.where(
-            or_(Item.decided_at > stamp, and_(Item.decided_at == stamp, Item.id > item_id))
-        )
-    rows = session.execute(query.order_by(Item.decided_at, Item.id).limit(limit)).all()
-    items = [item_to_dict(item, slug) for item, slug in rows]
-    next_cursor = encode_cursor(rows[-1][0].decided_at, rows[-1][0].id) if rows else after
+        position, item_id = _cursor_position(session, after, owner)
+        # Written as a range on the position plus a filter, so it is an index range scan
+        # on SQLite as well as PostgreSQL.
+        query = query.where(Item.feed_position >= position,
+                            or_(Item.feed_position > position, Item.id > item_id))
+    rows = session.execute(query.order_by(Item.feed_position, Item.id).limit(limit)).all()
+    items = [item_to_dict(item, slug) for item, slug, _position in rows]
+    next_cursor = encode_cursor(rows[-1][2], rows[-1][0].id) if rows else after
     return {"items": items, "next": next_cursor}
+
+
+def align_feed_positions(database_url: str) -> int:
+    """Make new feed positions start above every stored one; returns the offset; commits.
+
+    Run after the database was restored (or copied) into another PostgreSQL cluster:
+    positions are transaction ids plus review_feed_offset(), and a new cluster's ids
+    may be lower than the restored ones, which would put new decisions behind every
+    client's cursor. The offset only grows. Nothing to do on SQLite.
+    """
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        if engine.dialect.name != "postgresql":
+            return 0
+        with engine.begin() as conn:
+            highest = conn.scalar(select(func.max(Item.feed_position)))
+            next_xid, offset = conn.execute(text(
+                "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
+                " review_feed_offset()")).one()
+            if highest is None or highest < next_xid + offset:
+                return offset
+            offset = highest - next_xid + 1
+            conn.execute(text(
+                "CREATE OR REPLACE FUNCTION review_feed_offset() RETURNS bigint"
+                f" LANGUAGE sql STABLE AS $$ SELECT {int(offset)}::bigint $$"))
+            return offset
+    finally:
+        engine.dispose()

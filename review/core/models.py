@@ -214,6 +214,9 @@ class Item(Base):
     decided_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     decided_by_kind: Mapped[str | None] = mapped_column(String(10), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The decisions feed's order, set by the database when decided_at is (migration 0007):
+    # commit-ordered, so a cursor never passes a decision that commits later.
+    feed_position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     purged_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     queue: Mapped[Queue] = relationship()
@@ -239,15 +242,14 @@ class Item(Base):
             postgresql_where=text("decided_at IS NOT NULL"),
             sqlite_where=text("decided_at IS NOT NULL"),
         ),
-        # The decisions feed of one submitter (GET /api/v1/decisions), in order.
-        Index(
-            "ix_items_feed",
-            "submitter",
-            "decided_at",
-            "id",
-            postgresql_where=text("decided_at IS NOT NULL"),
-            sqlite_where=text("decided_at IS NOT NULL"),
-        ),
+        # The decisions feed (GET /api/v1/decisions) in order: one submitter's, and all
+        # (an admin key; SQLite's trigger also reads the highest position from it).
+        Index("ix_items_feed", "submitter", "feed_position", "id",
+              postgresql_where=text("feed_position IS NOT NULL"),
+              sqlite_where=text("feed_position IS NOT NULL")),
+        Index("ix_items_feed_all", "feed_position", "id",
+              postgresql_where=text("feed_position IS NOT NULL"),
+              sqlite_where=text("feed_position IS NOT NULL")),
         Index("ix_items_status_queue", "status", "queue_id"),
         Index("ix_items_created", "queue_id", "created_at"),
         Index(

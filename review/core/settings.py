@@ -75,9 +75,6 @@ class Settings:
     RETENTION_DAYS: int = 0  # 0 keeps payloads forever
     LOG_FORMAT: str = ""  # json or text; empty: json in PRODUCTION, text otherwise
     RETENTION_INTERVAL: int = 3600  # seconds between retention purges
-    # The decisions feed holds back decisions younger than this: a transaction that set
-    # decided_at and committed a moment later would otherwise land behind a cursor.
-    FEED_SETTLE_SECONDS: float = 5.0
     LEARN_INTERVAL: int = 60  # seconds between adaptive-routing refreshes (adaptive/learning.py)
     LEARN_MIN_EVIDENCE: int = 30  # human decisions at/above a threshold before it can be used
     LEARN_EVIDENCE_LIMIT: int = 5000  # most recent human decisions per version used as evidence
