@@ -1,6 +1,6 @@
 """The JSON API, version 1: importing this package registers every route on `bp`."""
 
-from review.api import items, openapi, queues, reports, reviewer, webhooks
+from review.api import admin, items, openapi, queues, reports, reviewer, webhooks
 from review.api.blueprint import bp
 
-__all__ = ["bp", "items", "openapi", "queues", "reports", "reviewer", "webhooks"]
+__all__ = ["admin", "bp", "items", "openapi", "queues", "reports", "reviewer", "webhooks"]

@@ -437,3 +437,14 @@ class ReportRollupDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     rows: Mapped[int] = mapped_column(Integer, default=0)
     done_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AccountEvent(Base):
+    """Append-only audit of account changes (users, memberships, keys): ids, not FKs."""
+    __tablename__ = "account_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)

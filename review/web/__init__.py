@@ -6,7 +6,18 @@ from flask import Flask, Response
 from flask_wtf.csrf import CSRFProtect
 
 from review.api import bp as api_bp
-from review.web import auth, dashboard, docs, health, metrics, pages, queue, webhooks
+from review.web import (
+    account,
+    admin,
+    auth,
+    dashboard,
+    docs,
+    health,
+    metrics,
+    pages,
+    queue,
+    webhooks,
+)
 from review.web.auth import login_manager
 
 csrf = CSRFProtect()
@@ -27,7 +38,7 @@ def init_web(app: Flask) -> None:
     login_manager.session_protection = "strong"
     csrf.init_app(app)
 
-    for module in (auth, pages, queue, webhooks, dashboard, metrics, docs, health):
+    for module in (auth, pages, queue, webhooks, admin, account, dashboard, metrics, docs, health):
         app.register_blueprint(module.bp)
     # The JSON API authenticates with bearer keys, not cookies: CSRF does not apply.
     csrf.exempt(api_bp)
