@@ -38,7 +38,7 @@ from review.core.errors import BadArgument, NotFound
 from review.core.jobs import WEBHOOKS, enqueue, rq_queue
 from review.core.logs import job_meta, outgoing_headers
 from review.core.models import ApiKey, WebhookAttempt, WebhookDelivery
-from review.core.netguard import UnsafeUrl, check_url
+from review.core.netguard import UnsafeUrl, guarded_session
 from review.core.settings import settings
 from review.webhooks.signing import EVENT_HEADER, SIGNATURE_HEADER, sign
 
@@ -181,10 +181,14 @@ def deliver(session: Session, delivery_id: int) -> str:
 
 def post_delivery(url: str, body: bytes, headers: dict[str, str], *, trusted: bool = False
                   ) -> AttemptResult:
-    """One POST. The SSRF guard runs here, resolving DNS, right before sending."""
-    if not trusted:
+    """One POST. The SSRF guard runs here, resolving DNS, right before sending, and the
+    POST goes to the address it checked (no second lookup a DNS server could answer
+    differently)."""
+    if trusted:
+        session = requests.Session()
+    else:
         try:
-            check_url(url, settings().ALLOWED_CALLBACK_HOSTS, resolve=True)
+            session = guarded_session(url, settings().ALLOWED_CALLBACK_HOSTS)
         except UnsafeUrl as exc:
             # A name that does not resolve may resolve later (DNS failures pass): retried.
             # A private address stays private: failed at once. The guard says which by
@@ -196,8 +200,9 @@ def post_delivery(url: str, body: bytes, headers: dict[str, str], *, trusted: bo
     started = time.perf_counter()
     try:
         # Redirects are not followed: they could lead past the SSRF guard.
-        with requests.post(url, data=body, headers=headers, allow_redirects=False, stream=True,
-                           timeout=float(settings().WEBHOOK_TIMEOUT)) as response:
+        with session, session.post(url, data=body, headers=headers, allow_redirects=False,
+                                   stream=True, timeout=float(settings().WEBHOOK_TIMEOUT)
+                                   ) as response:
             status = response.status_code
     except requests.RequestException as exc:
         latency = (time.perf_counter() - started) * 1000
