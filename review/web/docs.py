@@ -19,7 +19,8 @@ bp = Blueprint("docs", __name__)
 @bp.app_template_filter("inline_code")
 def inline_code(text: str) -> Markup:
     """Escape, then show the document's `backticked` words as code."""
-    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
+    # Safe as markup: the text is escaped first; only our own <code> tags are added.
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))  # nosec B704
 
 
 @bp.get("/api/docs")
