@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.core.feedkit import raw_cursor
+
 
 @pytest.fixture(autouse=True)
 def support_queue(make_queue):
@@ -110,12 +112,6 @@ def test_a_decision_committed_late_is_not_skipped(app, client, auth, db):
     assert [i["id"] for i in later["items"]] == ["late-b"]
 
 
-def _cursor(text: str) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
 @pytest.mark.parametrize("raw", [
     "f1|12|abc\x00def",  # a NUL in the id: PostgreSQL refuses it in a bound string
     "2026-01-01T00:00:00|abc\x00def", "2026-01-01T00:00:00\x00|abc",
@@ -125,7 +121,7 @@ def _cursor(text: str) -> str:
     "not a date|abc", "\u00e9t\u00e9|x", "",
 ])
 def test_decisions_feed_refuses_malformed_cursors(client, auth, raw):
-    resp = client.get("/api/v1/decisions", query_string={"after": _cursor(raw) or "="},
+    resp = client.get("/api/v1/decisions", query_string={"after": raw_cursor(raw) or "="},
                       headers=auth)
     assert resp.status_code == 400, resp.get_data(as_text=True)
     assert resp.get_json()["error"]["code"] == "bad_cursor"
@@ -147,12 +143,12 @@ def test_a_cursor_from_before_positions_continues_after_its_item(client, auth, d
     ids = [post(client, auth)["id"] for _ in range(3)]
     second = db.get(Item, ids[1])
     stamp = second.decided_at.isoformat()
-    page = client.get("/api/v1/decisions", query_string={"after": _cursor(f"{stamp}|{ids[1]}")},
-                      headers=auth).get_json()
+    old = raw_cursor(f"{stamp}|{ids[1]}")
+    page = client.get("/api/v1/decisions", query_string={"after": old}, headers=auth).get_json()
     assert [i["id"] for i in page["items"]] == ids[2:]
     stranger = {"Authorization": f"Bearer {make_key('someone-else')}"}
     for headers, item_id in ((auth, "nothing-here"), (stranger, ids[1])):
-        resp = client.get("/api/v1/decisions", query_string={"after": _cursor(
+        resp = client.get("/api/v1/decisions", query_string={"after": raw_cursor(
             f"{stamp}|{item_id}")}, headers=headers)
         assert resp.status_code == 400
         assert resp.get_json()["error"]["code"] == "bad_cursor"

@@ -7,6 +7,7 @@ a session (or a transaction) with the test client's requests or with another thr
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from review.core.models import Item, Queue
 from review.human import decisions
 from review.human.decisions import record_decision
 from review.intake.ingest import submit_batch
+from tests.adaptive_data import in_app
 
 
 class Follower:
@@ -51,11 +53,13 @@ class Follower:
         return got
 
 
-def in_app(app: Flask, fn):  # noqa: ANN001, ANN201 - fn(session) -> anything
-    from review.core.db import get_session
+def is_postgres(app: Flask) -> bool:
+    return app.extensions["review.engine"].dialect.name == "postgresql"
 
-    with app.app_context():
-        return fn(get_session())
+
+def raw_cursor(text: str) -> str:
+    """A cursor with this content, encoded as the API encodes its own."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def pending_items(app: Flask, n: int, queue: str = "support") -> list[str]:

@@ -9,7 +9,6 @@ each test runs on both (TEST_DATABASE_URL selects PostgreSQL).
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from datetime import timedelta
@@ -29,7 +28,9 @@ from tests.core.feedkit import (
     decide_committed,
     in_app,
     insert_auto_approved,
+    is_postgres,
     pending_items,
+    raw_cursor,
     skewed_utcnow,
 )
 
@@ -44,10 +45,6 @@ WAITERS_START = 3.0
 def support_queue(make_queue, monkeypatch):
     make_queue("support", audit_rate=0.0)
     monkeypatch.setattr(decisions, "utcnow", skewed_utcnow)
-
-
-def is_postgres(app) -> bool:
-    return app.extensions["review.engine"].dialect.name == "postgresql"
 
 
 def test_a_transaction_held_30s_loses_no_decision(app, client, auth):
@@ -235,8 +232,7 @@ def test_upgrade_numbers_old_decisions_in_their_old_order_and_old_cursors_work(t
                          "decided_at": None})
             session.execute(insert(Item), rows)
             session.commit()
-        old_cursor = base64.urlsafe_b64encode(
-            f"{stamps['i-a'].isoformat()}|i-a".encode()).decode().rstrip("=")
+        old_cursor = raw_cursor(f"{stamps['i-a'].isoformat()}|i-a")
         upgrade(url)
         with Session(engine) as session:
             positions = dict(session.execute(select(Item.id, Item.feed_position)).all())

@@ -27,6 +27,7 @@ from tests.core.feedkit import (
     decide,
     in_app,
     insert_auto_approved,
+    is_postgres,
     pending_items,
     skewed_utcnow,
 )
@@ -39,10 +40,6 @@ SKEWS = [timedelta(0)] * 4 + [timedelta(seconds=s) for s in (-30, -1, 1, 30)] + 
 def support_queue(make_queue, monkeypatch):
     make_queue("support", audit_rate=0.0)
     monkeypatch.setattr(decisions, "utcnow", skewed_utcnow)
-
-
-def is_postgres(app) -> bool:
-    return app.extensions["review.engine"].dialect.name == "postgresql"
 
 
 def assert_exactly_once(seen: list[str], committed: set[str], context: object) -> None:
