@@ -44,7 +44,7 @@ from review.core.accounts import (
 from review.core.db import get_session
 from review.core.errors import NotFound
 from review.core.models import KEY_SCOPES, ROLES
-from review.human.roster import MAX_TAGS, TAG_MAX, add_membership, members_of, remove_membership
+from review.human.members import MAX_TAGS, TAG_MAX, add_membership, members_of, remove_membership
 from review.intake.schemas import validation_errors
 
 MAX_ID = 2**31 - 1  # users and keys have 32-bit ids on both databases

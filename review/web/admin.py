@@ -3,7 +3,7 @@ queue memberships (add, set tags, remove) and API keys (create, revoke, rotate; 
 key is shown once, on the answer to the form, never stored or put in the session).
 
 Every form is a Flask-WTF form (CSRF token checked); every change goes through one
-audited service of review/core/accounts.py or review/human/roster.py.
+audited service of review/core/accounts.py or review/human/members.py.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ from review.core.accounts import (
 from review.core.db import get_session
 from review.core.errors import DomainError, NotFound
 from review.core.models import KEY_SCOPES, ROLES
-from review.human.members import parse_tags
-from review.human.roster import add_membership, all_memberships, remove_membership
+from review.human.members import add_membership, all_memberships, parse_tags, remove_membership
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

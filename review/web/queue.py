@@ -268,7 +268,7 @@ def add_member(slug: str):
     queue = _supervised(slug)
     name = (request.form.get("name") or "").strip()
     try:
-        set_member(get_session(), _me(), queue, name, parse_tags(request.form.get("tags", "")))
+        set_member(get_session(), _me().name, queue, name, parse_tags(request.form.get("tags", "")))
         flash(f"{name} is a member of {queue.slug}.", "info")
     except DomainError as exc:
         flash(exc.message, "error")
@@ -279,6 +279,6 @@ def add_member(slug: str):
 @login_required
 def drop_member(slug: str, user_id: int):
     queue = _supervised(slug)
-    if remove_member(get_session(), _me(), queue, user_id):
+    if remove_member(get_session(), _me().name, queue, user_id):
         flash("Member removed; items they held are back in the queue.", "info")
     return redirect(url_for("queue.manage", slug=slug))

@@ -1,4 +1,5 @@
-"""Admin membership changes: audited with the change, refused without a trace."""
+"""Membership changes, by admins and by supervisors: audited with the change, refused
+without a trace."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from sqlalchemy import func, select
 
 from review.core.errors import InvalidInput, NotFound
 from review.core.models import AccountEvent, Item, QueueMember
-from review.human.roster import add_membership, all_memberships, remove_membership
+from review.human.members import (
+    add_membership,
+    all_memberships,
+    remove_member,
+    remove_membership,
+    set_member,
+)
 
 
 def rows(db, model) -> int:
@@ -58,3 +65,15 @@ def test_removing_a_member_hands_back_what_they_held(client, auth, db, make_queu
     item = db.scalars(select(Item)).one()
     db.refresh(item)
     assert (item.status, item.claimed_by) == ("pending", None)
+
+
+def test_a_supervisors_membership_changes_are_audited_too(db, make_queue, make_user):
+    """The manage page's path (by user name, actor a supervisor) writes the same trail."""
+    queue = make_queue("support")
+    rita = make_user("rita")
+    set_member(db, "sue", queue, "rita", ["de"])
+    assert remove_member(db, "sue", queue, rita.id)
+    assert not remove_member(db, "sue", queue, rita.id)  # not a member: nothing written
+    actions = [(e.actor, e.action, e.user_id) for e in db.scalars(
+        select(AccountEvent).order_by(AccountEvent.id))]
+    assert actions == [("sue", "membership.set", rita.id), ("sue", "membership.removed", rita.id)]
