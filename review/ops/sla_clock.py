@@ -95,7 +95,8 @@ def _at_risk_by(session: Session, now: datetime, ratio: float) -> ColumnElement[
     of the tick's scan over a 200,000-item backlog.
     """
     if session.get_bind().dialect.name == "postgresql":
-        share = (Item.due_at - Item.created_at).op("*", return_type=Interval())(ratio)
+        span = (Item.due_at - Item.created_at).self_group()
+        share = span.op("*", return_type=Interval())(ratio)
         return Item.created_at + share <= now
     created, due = func.julianday(Item.created_at), func.julianday(Item.due_at)
     return created + (due - created) * ratio <= func.julianday(literal(now, DateTime()))
