@@ -29,6 +29,7 @@ from typing import IO
 
 from sqlalchemy.engine import make_url
 
+from review.core.items import align_feed_positions
 from review.core.migrate import upgrade
 
 
@@ -94,6 +95,8 @@ def restore(database_url: str, path: str | Path) -> None:
         _check_sqlite_backup(backup_file)
         _sqlite_copy(backup_file, target)
     upgrade(database_url)
+    # Another cluster may number transactions below the dump's feed positions.
+    align_feed_positions(database_url)
 
 
 def _check_sqlite_backup(path: Path) -> None:
