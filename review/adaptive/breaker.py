@@ -73,8 +73,8 @@ def _set(session: Session, queue: Queue, open_: bool, reason: str, actor: str,
     queue.breaker_reason = reason
     queue.breaker_changed_at = now
     key = f"breaker:{queue.slug}"
-    # Resolve first: an episode left open by hand must not make the new trip's insert
-    # collide (open_episode would roll the trip back with it).
+    # Resolve first: an episode left open (by hand, or by an earlier trip) would make the
+    # new trip's episode a duplicate, and a duplicate is not notified again.
     resolve_episodes(session, [key], now)
     log.warning("queue %s: circuit breaker %s: %s", queue.slug,
                 "open" if open_ else "closed", reason)
