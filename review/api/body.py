@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from review.api.errors import ApiError
 from review.core.errors import BadArgument
@@ -21,6 +22,7 @@ def json_body(*, check_characters: bool = True) -> Any:
         raise ApiError(415, "unsupported_media_type",
                        "Send the body as JSON with 'Content-Type: application/json'.")
     raw = request.get_data(cache=True)
+    _refuse_cut_off(len(raw))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -61,6 +63,18 @@ def json_batch(field: str) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
             # its status and JSON error).
             refused[index] = {"index": index, "result": "error", "error": exc}
     return body, refused
+
+
+def _refuse_cut_off(read: int) -> None:
+    """A chunked body (no Content-Length) over MAX_CONTENT_LENGTH: Werkzeug's limited
+    stream stops reading at the limit without a word, and the cut-off body would be
+    parsed as truncated JSON (a 400 invalid_json). One more byte from the server's
+    stream tells a body exactly at the limit from one past it: the latter is a 413."""
+    limit = request.max_content_length
+    if request.content_length is not None or limit is None or read < limit:
+        return
+    if request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
 
 
 def _api_error(exc: BadArgument) -> ApiError:
