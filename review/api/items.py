@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import Response, jsonify, request
 
 from review.api.blueprint import bp
 from review.api.body import json_batch, json_object
@@ -41,7 +41,14 @@ def create_item():
     return jsonify(item_to_dict(result.item)), 201 if result.created else 200
 
 
-@bp.post("/items/batch")
+# Without its own OPTIONS answer, /items/batch would also match /items/<item_id>, and
+# Flask's automatic Allow header would list that rule's GET.
+@bp.route("/items/batch", methods=["OPTIONS"], provide_automatic_options=False)
+def items_batch_options() -> Response:
+    return Response(status=200, headers={"Allow": "OPTIONS, POST"})
+
+
+@bp.post("/items/batch", provide_automatic_options=False)
 @require_key("submit")
 def create_items_batch():
     _limit_ingest()
@@ -63,21 +70,32 @@ def create_items_batch():
     return jsonify({"results": results, "summary": summary}), 200
 
 
+HISTORY = ("0", "1", "false", "true")  # the documented enum of ?history=
+
+
+def _wants_history() -> bool:
+    raw = request.args.get("history")
+    if raw is not None and raw not in HISTORY:
+        raise ApiError(400, "bad_history", f"history must be one of {', '.join(HISTORY)}.")
+    return raw in ("1", "true")
+
+
 @bp.get("/items/<item_id>")
 @require_key("submit", "review")
 def get_item(item_id: str):
     key = current_key()
+    history = _wants_history()
     if key.scope == "review":  # a reviewer: items of the queues they are a member of
         item = reviewable_item(get_session(), key.user, item_id) if key.user else None
         if item is None:
             raise ApiError(404, "not_found", f"No item {item_id!r}.")
         body = item_to_dict(item)
-        if request.args.get("history") in ("1", "true"):
+        if history:
             body["history"] = history_for(get_session(), item, key.user)
         return jsonify(body)
     item = get_item_for_key(get_session(), item_id, _owner())
     body = item_to_dict(item)
-    if request.args.get("history") in ("1", "true"):
+    if history:
         body["history"] = item_history(get_session(), item.id)
     return jsonify(body)
 

@@ -85,17 +85,21 @@ def json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": "Error", **json_content(ref("Error"))} for s in statuses}
+def errors(*statuses: int, described: dict[int, str] | None = None) -> dict[str, Any]:
+    """The error responses; `described` says, for a status, which requests get it."""
+    described = described or {}
+    return {str(s): {"description": described.get(s, "Error"), **json_content(ref("Error"))}
+            for s in statuses}
 
 
 def operation(summary: str, *, scope: str, ok: dict[str, Any], body: str | None = None,
               params: list[dict] | None = None, errs: tuple[int, ...] = (400, 401, 403, 404,
-                                                                           429)) -> dict:
+                                                                           429),
+              described: dict[int, str] | None = None) -> dict:
     op: dict[str, Any] = {"summary": summary, "security": [{"bearer": []}],
                           "description": f"Needs a key of scope `{scope}` (or admin).",
                           "x-scope": scope,  # for the docs page (/api/docs)
-                          "responses": {**ok, **errors(*errs)}}
+                          "responses": {**ok, **errors(*errs, described=described)}}
     if body:
         op["requestBody"] = {"required": True, **json_content(ref(body))}
     if params:
@@ -124,9 +128,11 @@ PATHS: dict[str, dict[str, Any]] = {
         errs=(400, 401, 403, 413, 415, 422, 429, 503))},
     "/api/v1/items/{item_id}": {"get": operation(
         "Poll an item and its decision", scope="submit",
-        params=[path_param("item_id"), query_param("history", {"enum": ["0", "1", "true"]},
-                                                   "Include the audit trail.")],
-        ok={"200": {"description": "The item", **json_content(ref("Item"))}})},
+        params=[path_param("item_id"), query_param(
+            "history", {"enum": ["0", "1", "false", "true"]},
+            "`1` or `true` includes the audit trail; any other value is a 400 `bad_history`.")],
+        ok={"200": {"description": "The item", **json_content(ref("Item"))}},
+        described={400: "`history` is not one of the enum (`bad_history`)."})},
     "/api/v1/items/{item_id}/events": {"get": operation(
         "The item's audit trail", scope="submit", params=[path_param("item_id")],
         ok={"200": {"description": "Events", **json_content({"type": "object"})}})},
@@ -134,9 +140,13 @@ PATHS: dict[str, dict[str, Any]] = {
         "Decided items in commit order (keyset pagination): following `next` lists "
         "every decision exactly once", scope="submit",
         params=[query_param("queue", {"type": "string"}),
-                query_param("after", {"type": "string"}, "The `next` cursor of a page."),
+                query_param("after", {"type": "string"},
+                            "The `next` cursor of a page; any other value is a 400 "
+                            "`bad_cursor`."),
                 query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000})],
-        ok={"200": {"description": "A page", **json_content(ref("DecisionPage"))}})},
+        ok={"200": {"description": "A page", **json_content(ref("DecisionPage"))}},
+        described={400: "An `after` cursor this API did not issue, or one from an older "
+                        "release (`bad_cursor`); `limit` out of range (`bad_limit`)."})},
 }
 
 

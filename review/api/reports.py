@@ -71,9 +71,10 @@ _RANGE = [query_param("from", {"type": "string", "format": "date"}, "First day (
                       "default six days before `to`."),
           query_param("to", {"type": "string", "format": "date"}, "Last day (UTC), "
                       "inclusive; default today.")]
-_QUEUE = query_param("queue", {"type": "string"}, "The queue's slug (required).")
+_QUEUE = {**query_param("queue", {"type": "string"}, "The queue's slug."), "required": True}
 _OBJECT = {"type": "object"}
 _REPORT_ERRORS = (400, 401, 403, 404, 429)
+_NEEDS_QUEUE = {400: "No `queue` (`missing_queue`), or a bad `from`/`to` date or range."}
 
 PATHS.update({
     "/api/v1/reports/dashboard": {"get": operation(
@@ -88,7 +89,7 @@ PATHS.update({
                 query_param("table", {"enum": ["breaches", "days"]}, "CSV only.")],
         ok={"200": {"description": "The report", **json_content(_OBJECT),
                     }},
-        errs=_REPORT_ERRORS)},
+        errs=_REPORT_ERRORS, described=_NEEDS_QUEUE)},
     "/api/v1/reports/reviewers": {"get": operation(
         "Verdicts per reviewer per day, median handling time, current claims",
         scope="admin", params=[query_param("queue", {"type": "string"}, "Default: all."),
@@ -101,7 +102,7 @@ PATHS.update({
         params=[_QUEUE, *_RANGE, query_param("version", {"type": "string"},
                                              "model|version|prompt key of one row.")],
         ok={"200": {"description": "The report", **json_content(_OBJECT)}},
-        errs=_REPORT_ERRORS)},
+        errs=_REPORT_ERRORS, described=_NEEDS_QUEUE)},
 })
 PATHS["/api/v1/reports/sla"]["get"]["responses"]["200"]["content"]["text/csv"] = {
     "schema": {"type": "string"}}
