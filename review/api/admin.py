@@ -84,7 +84,8 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 def _id(raw: str) -> int:
     """A user id from the path. The path segment is a plain string so that the body is
     checked first (a bad body is a 400 whatever the id), and a non-id is a 404."""
-    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID):
+    # Length first: int() refuses strings of over 4,300 digits with a ValueError.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and 0 < int(raw) <= MAX_ID):
         raise NotFound("user_not_found", f"No user {raw[:40]!r}.")
     return int(raw)
 
@@ -97,7 +98,7 @@ def _user_json(user_id: int) -> dict[str, Any]:
 
 def _limit() -> int:
     raw = request.args.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= 200):
         raise ApiError(400, "bad_limit", "limit must be an integer in [1, 200].")
     return int(raw)
 
@@ -166,7 +167,10 @@ def admin_member(slug: str, user_id: str):
     if request.method == "DELETE":
         remove_membership(get_session(), _actor(), slug, _id(user_id))
         return "", 204
-    body = _body(MEMBER_IN) if request.get_data(cache=True) else {}
+    # The body is optional: none at all means no tags; anything sent, even an empty body
+    # declared as JSON, must be a valid JSON object.
+    sent = request.content_type or request.content_length
+    body = _body(MEMBER_IN) if sent else {}
     return jsonify(add_membership(get_session(), _actor(), slug, _id(user_id),
                                   body.get("tags", [])))
 
@@ -207,7 +211,9 @@ def admin_key_rotate(key_id: int):
 def admin_account_events():
     limit = _limit()
     raw_before = request.args.get("before")
-    if raw_before is not None and not (raw_before.isdigit() and 1 <= int(raw_before) <= 2**63 - 1):
+    if raw_before is not None and not (raw_before.isascii() and raw_before.isdigit()
+                                       and len(raw_before) <= 19
+                                       and 1 <= int(raw_before) <= 2**63 - 1):
         raise ApiError(400, "bad_before", "before must be a positive integer.")
     rows = account_events(get_session(), limit, int(raw_before) if raw_before else None)
     return jsonify({"events": [account_event_to_dict(e) for e in rows],

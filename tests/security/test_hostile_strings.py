@@ -173,24 +173,12 @@ SQLITE_REAL = pytest.mark.xfail(
     reason="SQLite only: a top-level JSON number in a JSON column (NUMERIC affinity, "
            "review/core/models.py JsonType) is stored as a REAL, so a 396-digit integer "
            "reads back as a float; nested numbers are stored as text and round-trip")
-INT_DIGITS = pytest.mark.xfail(
-    strict=True, reason="review/api/admin.py calls int() on a 5,000-digit string (_id line "
-                        "87, _limit line 100, account-events `before` line 210): Python "
-                        "refuses over 4,300 digits with ValueError, a 500; bound the length "
-                        "before int()")
 KNOWN: dict[str, pytest.MarkDecorator] = {
     **{f"{route} {where} huge-int": SQLITE_REAL for route, where in [
         ("POST /api/v1/items", "$.output"), ("POST /api/v1/items", "$.input"),
         ("POST /api/v1/items/batch", "$.items[0].output"),
         ("POST /api/v1/items/batch", "$.items[0].input"),
         ("POST /api/v1/items/{item_id}/decision", "$.output")]},
-    **{f"{route} int-over-digit-limit": INT_DIGITS for route in [
-        "GET /api/v1/admin/account-events query:limit",
-        "GET /api/v1/admin/account-events query:before",
-        "DELETE /api/v1/admin/queues/{slug}/members/{user_id} path:user_id",
-        "PUT /api/v1/admin/queues/{slug}/members/{user_id} path:user_id",
-        "POST /api/v1/admin/users/{user_id}/activate path:user_id",
-        "POST /api/v1/admin/users/{user_id}/deactivate path:user_id"]},
 }
 
 
