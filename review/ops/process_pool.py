@@ -46,6 +46,8 @@ def _exited(proc: subprocess.Popen) -> bool:
     """Whether the child has ended, without reaping it (its pid stays reserved)."""
     if proc.returncode is not None:
         return True
+    if not hasattr(os, "waitid"):  # macOS: reap it; its group id is free again from here on
+        return proc.poll() is not None
     try:
         return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:  # reaped behind our back
@@ -55,11 +57,10 @@ def _exited(proc: subprocess.Popen) -> bool:
 
 def _end_group(proc: subprocess.Popen) -> int:
     """SIGKILL what is left of the child's process group, then reap the child; its code."""
-    if proc.returncode is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
     return proc.wait()
 
 
