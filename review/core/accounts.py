@@ -112,18 +112,14 @@ def account_event_to_dict(event: AccountEvent) -> dict[str, Any]:
 def register_user(session: Session, name: str, password: str, role: str,
                   queue_slugs: Iterable[str] = (), actor: str = "cli") -> User:
     """Create a user who is a member of `queue_slugs`, committed; ValueError if refused."""
-    user = create_user(session, name, password, role)
     slugs = list(queue_slugs)
+    queues = []
     for slug in slugs:
         queue = queue_by_slug(session, slug)
         if queue is None:
-            session.rollback()
             raise ValueError(f"no queue {slug!r}")
-        session.add(QueueMember(queue_id=queue.id, user_id=user.id, tags=[]))
-    record_account_event(session, actor, "user.created", user.id, name=name, role=role,
-                         queues=slugs)
-    session.commit()
-    return user
+        queues.append(queue)
+    return _insert_user(session, actor, name, password, role, queues)
 
 
 def issue_api_key(session: Session, name: str, scope: str,
@@ -134,6 +130,24 @@ def issue_api_key(session: Session, name: str, scope: str,
         user = session.scalar(select(User).where(User.name == user_name))
         if user is None:
             raise ValueError(f"no user {user_name!r}")
+    return _insert_key(session, actor, name, scope, user)
+
+
+def _insert_user(session: Session, actor: str, name: str, password: str, role: str,
+                 queues: list[Queue]) -> User:
+    """The user, their memberships and the audit row, committed together."""
+    user = create_user(session, name, password, role)
+    for queue in queues:
+        session.add(QueueMember(queue_id=queue.id, user_id=user.id, tags=[]))
+    record_account_event(session, actor, "user.created", user.id, name=name, role=role,
+                         queues=[q.slug for q in queues])
+    session.commit()
+    return user
+
+
+def _insert_key(session: Session, actor: str, name: str, scope: str,
+                user: User | None) -> tuple[ApiKey, str]:
+    """The key and its audit row, committed together; the raw key once."""
     key, raw = create_api_key(session, name, scope, user)
     record_account_event(session, actor, "key.created", user.id if user else None,
                          key_id=key.id, name=name, scope=scope, prefix=key.prefix)
@@ -231,12 +245,7 @@ def add_user(session: Session, actor: str, name: str, password: str, role: str,
             raise NotFound("queue_not_found", f"No queue {slug!r}.")
         queues.append(queue)
     try:
-        user = create_user(session, name, password, role)
-        for queue in queues:
-            session.add(QueueMember(queue_id=queue.id, user_id=user.id, tags=[]))
-        record_account_event(session, actor, "user.created", user.id, name=name, role=role,
-                             queues=slugs)
-        session.commit()
+        user = _insert_user(session, actor, name, password, role, queues)
     except IntegrityError as exc:  # the same name created meanwhile
         session.rollback()
         raise Conflict("user_exists", f"A user named {name!r} exists already.") from exc
@@ -349,11 +358,7 @@ def add_key(session: Session, actor: str, name: str, scope: str,
     if scope == "review" and not user_name:
         raise InvalidInput("user_required", "A review key acts as a user: give the user.")
     user = user_named(session, user_name) if user_name else None
-    key, raw = create_api_key(session, name, scope, user)
-    record_account_event(session, actor, "key.created", user.id if user else None,
-                         key_id=key.id, name=name, scope=scope, prefix=key.prefix)
-    session.commit()
-    return key, raw
+    return _insert_key(session, actor, name, scope, user)
 
 
 def _live_key(session: Session, key_id: int) -> ApiKey:
