@@ -226,7 +226,12 @@ def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[
         fresh[key if key[1] is not None else (queue.id, item.id)] = (index, item)
         new_items.append((index, item))
         provisional.append(index)
-    events = [e for _index, item in new_items for e in _stage(session, item, submitter)]
+    # Insert in one canonical order: two batches holding the same external_ids in other
+    # orders would each wait on a row the other inserted (a deadlock on PostgreSQL).
+    staged = {index: _stage(session, item, submitter) for index, item in
+              sorted(new_items, key=lambda pair: (pair[1].queue_id, pair[1].external_id or "",
+                                                  pair[1].id))}
+    events = [e for index, _item in new_items for e in staged[index]]
     try:
         _write(session, events)
     except IntegrityError:
