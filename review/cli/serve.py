@@ -1,4 +1,10 @@
-"""`review serve` (all in one: migrate, bootstrap, workers, web server) and `review worker`."""
+"""`review serve` (all in one: migrate, bootstrap, workers, web server) and `review worker`.
+
+The web server is waitress: a production WSGI server (a bounded thread pool, a request
+queue, slow clients buffered off the threads) that runs in this process, so the embedded
+Redis it shares with the workers stays a child of one process and the stop signals stay
+ours. gunicorn remains the recipe for PostgreSQL deployments (docs/operations.md).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from types import FrameType
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import BaseWSGIServer, make_server
+from waitress.server import BaseWSGIServer, create_server
 
 from review.core import migrate
 from review.core.db import get_session
@@ -52,8 +58,10 @@ def worker(burst: bool, fork: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", "n_workers", default=1, show_default=True, type=int,
               help="RQ worker processes to run beside the web server.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Web server threads (requests handled at once; more wait in its queue).")
 @with_appcontext
-def serve(host: str, port: int, n_workers: int) -> None:
+def serve(host: str, port: int, n_workers: int, threads: int) -> None:
     """All in one: migrate, bootstrap, RQ worker(s) and the web server.
 
     SIGTERM or SIGINT (Ctrl-C) stops the server, then every worker, then the embedded
@@ -77,19 +85,32 @@ def serve(host: str, port: int, n_workers: int) -> None:
                 pool.add(f"worker-{n + 1}", [sys.executable, "-m", "review.cli", "worker"], env)
             pool.watch()
             # Bind first, then announce: whoever reads the line can connect at once.
-            stop.server = make_server(host, port, app, threaded=True)
-            if stop.requested.is_set():
-                stop.server.server_close()
-            else:
-                click.echo(f"review is up at http://{host}:{port}/  (Ctrl-C stops it)")
-                try:
-                    stop.server.serve_forever()
-                finally:
-                    stop.server.server_close()
+            server = create_server(app, host=host, port=port, threads=threads,
+                                   connection_limit=1000, ident="review")
+            try:
+                if not stop.requested.is_set():
+                    click.echo(f"review is up at http://{host}:{port}/  (Ctrl-C stops it)")
+                    _serve_until(server, stop.requested)
+            finally:
+                _close(server)
     finally:
         pool.stop()
         release_redis(app, embedded)
     click.echo("review stopped")
+
+
+def _serve_until(server: BaseWSGIServer, stop: threading.Event) -> None:
+    """waitress's own run() loops until its socket map empties; this is the same loop,
+    one poll at a time, ending within half a second of a stop signal setting `stop`."""
+    while not stop.is_set():
+        server.asyncore.loop(timeout=0.5, map=server._map, use_poll=True, count=1)
+
+
+def _close(server: BaseWSGIServer) -> None:
+    """Let requests in flight finish (up to 10 s), then close every socket."""
+    server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+    for channel in list(server._map.values()):
+        channel.close()
 
 
 class _StopSignal:
@@ -97,7 +118,6 @@ class _StopSignal:
 
     def __init__(self) -> None:
         self.requested = threading.Event()
-        self.server: BaseWSGIServer | None = None
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self.handle)
@@ -105,10 +125,6 @@ class _StopSignal:
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested.set()
-        if self.server is not None:
-            # shutdown() waits for serve_forever() to return: call it off this thread. Sent
-            # before serve_forever() starts, it makes serve_forever() return at once.
-            threading.Thread(target=self.server.shutdown, daemon=True).start()
 
 
 def _print_first_run(created: FirstRun, host: str, port: int) -> None:

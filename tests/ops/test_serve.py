@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -81,3 +82,26 @@ def _check_running_service(port, output, tmp_path):
     home = session.post(f"{base}/login", data={"csrf_token": token, "name": "admin",
                                                "password": password}, timeout=10)
     assert home.status_code == 200 and "demo" in home.text
+
+
+def test_serve_answers_sixteen_concurrent_keep_alive_clients_without_socket_errors(tmp_path):
+    """The embedded default runs a production server: 16 clients on kept-alive connections
+    all get their answers (werkzeug's development server dropped some as socket errors)."""
+    proc, port, output = start_serve(tmp_path)
+    try:
+        key = re.search(r"submit API key:\s+(\S+)", output).group(1)
+        base = f"http://127.0.0.1:{port}"
+        assert requests.get(f"{base}/healthz", timeout=10).headers["Server"] == "review"
+
+        def client(n: int) -> list[int]:
+            with requests.Session() as session:
+                session.headers["Authorization"] = f"Bearer {key}"
+                return [session.post(f"{base}/api/v1/items", timeout=30, json={
+                    "queue": "demo", "external_id": f"c{n}-{i}", "output": "ok",
+                    "confidence": 0.3}).status_code for i in range(20)]
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = [c for result in pool.map(client, range(16)) for c in result]
+        assert codes.count(201) == 320, codes
+    finally:
+        stop(proc)
