@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from review.core.settings import settings
 
@@ -25,7 +27,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             # WAL lets readers run beside one writer; busy_timeout queues writers
             # instead of failing them; foreign keys are off by default in SQLite.
             cur = dbapi_conn.cursor()
@@ -80,14 +82,16 @@ def init_db(app: Flask) -> None:
 
 
 def get_engine() -> Engine:
-    return current_app.extensions["review.engine"]
+    engine: Engine = current_app.extensions["review.engine"]
+    return engine
 
 
 def get_session() -> Session:
     """The session of the current request or job, created on first use."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["review.sessionmaker"]()
-    return g.db_session
+    session: Session = g.db_session
+    return session
 
 
 @contextmanager
@@ -108,7 +112,7 @@ def is_postgres() -> bool:
     return get_engine().dialect.name == "postgresql"
 
 
-def after_commit(session: Session, func, *args) -> None:  # noqa: ANN001
+def after_commit(session: Session, func: Callable[..., object], *args: object) -> None:
     """Run `func(*args)` once the session's transaction has committed.
 
     Jobs are enqueued only after commit so a worker never sees an item the
@@ -117,7 +121,7 @@ def after_commit(session: Session, func, *args) -> None:  # noqa: ANN001
     session.info.setdefault("after_commit", []).append((func, args))
 
 
-def _install_after_commit_hooks(factory: sessionmaker) -> None:
+def _install_after_commit_hooks(factory: sessionmaker[Session]) -> None:
     @event.listens_for(factory, "after_commit")
     def _run(session: Session) -> None:
         for func, args in session.info.pop("after_commit", []):

@@ -150,8 +150,9 @@ class PinnedAdapter(HTTPAdapter):
                 f"this connection is pinned for {self.host}, not {host_params['host']}")
         host_params["host"] = self.address
         if host_params["scheme"] == "https":
-            pool_kwargs["server_hostname"] = self.host
-            pool_kwargs["assert_hostname"] = self.host
+            # urllib3 takes these pool arguments; types-requests' _PoolKwargs does not list them.
+            pool_kwargs["server_hostname"] = self.host  # type: ignore[typeddict-unknown-key]
+            pool_kwargs["assert_hostname"] = self.host  # type: ignore[typeddict-unknown-key]
         return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
 
     def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:

@@ -145,7 +145,8 @@ def apply_policies(session: Session, policies: dict[str, dict[str, Any]], actor:
     return len(policies)
 
 
-def apply_policy(session: Session, slug: str, policy: dict[str, Any], actor: str) -> dict:
+def apply_policy(session: Session, slug: str, policy: dict[str, Any],
+                 actor: str) -> dict[str, Any]:
     """Create or update one queue; record the change; return the diff (empty: no-op).
     No commit (apply_policies commits a whole file's queues together)."""
     queue = queue_by_slug(session, slug)

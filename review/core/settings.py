@@ -162,4 +162,5 @@ def install_settings(app: Flask, settings_: Settings) -> None:
 def settings(app: Flask | None = None) -> Settings:
     """The typed settings of `app` (default: the current app)."""
     target = app if app is not None else current_app
-    return target.extensions["review.settings"]
+    installed: Settings = target.extensions["review.settings"]
+    return installed

@@ -30,7 +30,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    memberships: Mapped[list[QueueMember]] = relationship(back_populates="user")  # noqa: F821 (resolved by the registry)
+    # The mapper registry resolves the name; a TYPE_CHECKING import would make an import cycle.
+    memberships: Mapped[list[QueueMember]] = relationship(back_populates="user")  # type: ignore[name-defined]  # noqa: F821
 
     def has_role(self, *roles: str) -> bool:
         return self.role in roles or self.role == "admin"

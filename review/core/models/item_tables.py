@@ -82,7 +82,8 @@ class Item(Base):
     feed_position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     purged_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    queue: Mapped[Queue] = relationship()  # noqa: F821 (resolved by the registry)
+    # The mapper registry resolves the name; a TYPE_CHECKING import would make an import cycle.
+    queue: Mapped[Queue] = relationship()  # type: ignore[name-defined]  # noqa: F821
 
     __table_args__ = (
         UniqueConstraint("submitter", "queue_id", "external_id", name="uq_items_idempotency"),

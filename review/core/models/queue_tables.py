@@ -68,7 +68,8 @@ class QueueMember(Base):
     tags: Mapped[list[Any]] = mapped_column(JsonType, default=list)
 
     queue: Mapped[Queue] = relationship(back_populates="members")
-    user: Mapped[User] = relationship(back_populates="memberships")  # noqa: F821 (resolved by the registry)
+    # The mapper registry resolves the name; a TYPE_CHECKING import would make an import cycle.
+    user: Mapped[User] = relationship(back_populates="memberships")  # type: ignore[name-defined]  # noqa: F821
 
 
 class PolicyChange(Base):

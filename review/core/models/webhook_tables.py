@@ -38,7 +38,8 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    item: Mapped[Item | None] = relationship(lazy="raise")  # noqa: F821 (resolved by the registry)
+    # The mapper registry resolves the name; a TYPE_CHECKING import would make an import cycle.
+    item: Mapped[Item | None] = relationship(lazy="raise")  # type: ignore[name-defined]  # noqa: F821
 
     __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
