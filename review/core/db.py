@@ -22,7 +22,12 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from review.core.settings import settings
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, transaction_pooler: bool = False) -> Engine:
+    """The engine for `url`. `transaction_pooler`: the URL is a pooler in transaction mode
+    (PgBouncer `pool_mode = transaction`), where each transaction may run on another server
+    connection, so psycopg must not prepare statements on the server (it does after five
+    runs of a query). Advisory locks are transaction-scoped and nothing uses session
+    `SET` or `LISTEN`, so nothing else needs a session of its own."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -38,7 +43,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    connect_args = {"prepare_threshold": None} if transaction_pooler else {}
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args=connect_args)
     event.listen(engine, "checkout", _drop_if_closed_by_server)
     return engine
 
@@ -59,7 +65,8 @@ def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> Non
 
 
 def init_db(app: Flask) -> None:
-    engine = make_engine(settings(app).DATABASE_URL)
+    engine = make_engine(settings(app).DATABASE_URL,
+                         transaction_pooler=settings(app).DATABASE_TRANSACTION_POOLER)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     _install_after_commit_hooks(factory)
     app.extensions["review.engine"] = engine

