@@ -1,4 +1,5 @@
-"""Python client for the review API (requests only: no Flask, no app imports).
+"""Python client for the review API (no Flask, no app imports): `ReviewClient` on
+requests, and `AsyncReviewClient` on httpx (`pip install 'review[async]'`).
 
     from review.client import ReviewClient
     client = ReviewClient("http://127.0.0.1:8000", "rv_...")
@@ -7,19 +8,24 @@
 
 Every submit carries an `external_id` (one is generated when the caller gives
 none), so retries after a 429, a 503 or a dropped connection can never create
-a second item: the server answers the replay with the stored one.
+a second item: the server answers the replay with the stored one. Both clients
+build their requests and read the answers in review/client/calls.py; each adds
+only its transport.
 """
 
 from __future__ import annotations
 
-import random
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 
+from review.client import calls
+from review.client.calls import RETRY_STATUSES as RETRY_STATUSES
+from review.client.calls import RetryPolicy
+from review.client.calls import item_payload as item_payload
+from review.client.calls import new_external_id as new_external_id
 from review.client.errors import (
     AuthError,
     Conflict,
@@ -29,9 +35,9 @@ from review.client.errors import (
     Unavailable,
     ValidationError,
     WebhookVerificationError,
-    error_from_response,
-    retry_after_seconds,
 )
+from review.client.errors import error_from_response as error_from_response
+from review.client.errors import retry_after_seconds as retry_after_seconds
 from review.client.models import (
     BatchEntry,
     BatchResult,
@@ -44,19 +50,35 @@ from review.client.models import (
 )
 from review.client.webhooks import SIGNATURE_HEADER, verify_webhook
 
+if TYPE_CHECKING:
+    from review.client.async_client import AsyncDecisionFeed as AsyncDecisionFeed
+    from review.client.async_client import AsyncReviewClient as AsyncReviewClient
+
 __all__ = [
     "AuthError", "BatchEntry", "BatchResult", "Check", "Conflict", "Decision", "Item",
     "NotFound", "RateLimited", "ReviewClient", "ReviewError", "Route", "Sla", "Timeout",
     "Unavailable", "ValidationError", "WebhookVerificationError", "verify_webhook",
     "SIGNATURE_HEADER",
+    # Also here, loaded on first use (they need httpx): AsyncReviewClient, AsyncDecisionFeed.
 ]
 
-RETRY_STATUSES = (429, 502, 503, 504)
+T = TypeVar("T")
+
+
+def __getattr__(name: str) -> Any:
+    """`from review.client import AsyncReviewClient` without importing httpx for the
+    sync client's users (httpx is the optional `async` extra)."""
+    if name in ("AsyncReviewClient", "AsyncDecisionFeed"):
+        # Here, not at the top: only async callers need httpx installed.
+        from review.client import async_client
+
+        return getattr(async_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ReviewClient:
-    """A thin, retrying client. Thread-safe enough to share across threads only
-    if the `session` you pass is; by default each client owns one Session."""
+    """A thin, retrying client on requests. Thread-safe enough to share across threads
+    only if the `session` you pass is; by default each client owns one Session."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float = 10,
                  max_retries: int = 5, *, backoff: float = 0.5, max_backoff: float = 30.0,
@@ -68,17 +90,19 @@ class ReviewClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.http = session or requests.Session()
-        self.http.headers.update({"Authorization": f"Bearer {api_key}",
-                                  "User-Agent": "review-client/1"})
+        self.http.headers.update(calls.client_headers(api_key))
         self._sleep = sleep
 
-    # requests ---------------------------------------------------------------
+    def close(self) -> None:
+        self.http.close()
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        # Exponential with full jitter so many clients do not retry in lockstep.
-        return random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt))
+    def __enter__(self) -> ReviewClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # transport ----------------------------------------------------------------
 
     def request(self, method: str, path: str, *, json_body: Any = None,
                 params: dict[str, Any] | None = None) -> requests.Response:
@@ -87,28 +111,28 @@ class ReviewClient:
         Only call it for idempotent requests: every method here is (submits
         carry an external_id). The same X-Request-Id goes with every retry.
         """
-        headers = {"X-Request-Id": uuid.uuid4().hex}
-        url = f"{self.base_url}{path}"
-        attempt = 0
+        return self._send(calls.raw(method, path, body=json_body, params=params))
+
+    def _send(self, call: calls.Call[Any]) -> requests.Response:
+        url = f"{self.base_url}{call.path}"
+        content, headers = call.content(), call.headers(calls.new_request_id())
+        attempts = RetryPolicy(self.max_retries, self.backoff, self.max_backoff).attempts(url)
         while True:
             try:
-                resp = self.http.request(method, url, json=json_body, params=params,
+                resp = self.http.request(call.method, url, data=content, params=call.params,
                                          headers=headers, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt >= self.max_retries:
-                    raise Unavailable(f"no response from {url}: {exc}", code="connection_failed",
-                                      details={"attempts": attempt + 1}) from exc
-                self._sleep(self._delay(attempt, None))
-                attempt += 1
+                self._sleep(attempts.after_failure(exc))
                 continue
-            if resp.status_code < 400:
+            pause = attempts.after_response(resp)
+            if pause is None:
                 return resp
-            if resp.status_code not in RETRY_STATUSES or attempt >= self.max_retries:
-                raise error_from_response(resp)
-            self._sleep(self._delay(attempt, retry_after_seconds(resp.headers.get("Retry-After"))))
-            attempt += 1
+            self._sleep(pause)
 
-    # API --------------------------------------------------------------------
+    def _call(self, call: calls.Call[T]) -> T:
+        return call.result(self._send(call))
+
+    # API ----------------------------------------------------------------------
 
     def submit(self, queue: str, output: Any, confidence: float, *,
                external_id: str | None = None, input: Any = None,  # noqa: A002 - API name
@@ -117,23 +141,17 @@ class ReviewClient:
                metadata: dict[str, Any] | None = None,
                callback_url: str | None = None) -> Item:
         """Submit one model output; a replay of the same external_id returns the stored item."""
-        payload = item_payload(queue, output, confidence, external_id=external_id, input=input,
-                               context=context, model=model, prompt_version=prompt_version,
-                               priority=priority, metadata=metadata, callback_url=callback_url)
-        return Item.from_dict(self.request("POST", "/api/v1/items", json_body=payload).json())
+        return self._call(calls.submit(
+            queue, output, confidence, external_id=external_id, input=input, context=context,
+            model=model, prompt_version=prompt_version, priority=priority, metadata=metadata,
+            callback_url=callback_url))
 
     def submit_batch(self, items: Iterable[Mapping[str, Any]]) -> BatchResult:
         """Submit up to 500 item payloads (dicts shaped like `submit`'s arguments)."""
-        payloads = []
-        for spec in items:
-            payload = {k: v for k, v in spec.items() if v is not None}
-            payload.setdefault("external_id", new_external_id())
-            payloads.append(payload)
-        resp = self.request("POST", "/api/v1/items/batch", json_body={"items": payloads})
-        return BatchResult.from_dict(resp.json())
+        return self._call(calls.submit_batch(items))
 
     def get(self, item_id: str) -> Item:
-        return Item.from_dict(self.request("GET", f"/api/v1/items/{item_id}").json())
+        return self._call(calls.get(item_id))
 
     def wait(self, item_id: str, timeout: float, poll_interval: float = 0.5,
              max_interval: float = 15.0) -> Item:
@@ -142,18 +160,13 @@ class ReviewClient:
         Raises Timeout (with the last seen item) when `timeout` seconds pass.
         For long waits prefer a webhook (`callback_url`) over polling.
         """
-        deadline = time.monotonic() + timeout
-        interval = poll_interval
+        clock = calls.WaitClock(item_id, timeout, poll_interval, max_interval)
         while True:
             item = self.get(item_id)
-            if item.decided:
+            pause = clock.pause_after(item)
+            if pause is None:
                 return item
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Timeout(f"item {item_id} not decided within {timeout} s "
-                              f"(status {item.status})", item=item)
-            self._sleep(min(interval, remaining))
-            interval = min(max_interval, interval * 1.5)
+            self._sleep(pause)
 
     def decisions(self, queue: str | None = None, after: str | None = None,
                   limit: int = 100) -> DecisionFeed:
@@ -173,42 +186,19 @@ class DecisionFeed:
     def __init__(self, client: ReviewClient, queue: str | None, after: str | None,
                  limit: int) -> None:
         self._client = client
-        self._queue = queue
-        self._limit = limit
-        self.cursor = after
+        self._pager = calls.FeedPager(queue, after, limit)
         self._page: list[Item] = []
-        self._done = False
+
+    @property
+    def cursor(self) -> str | None:
+        return self._pager.cursor
 
     def __iter__(self) -> Iterator[Item]:
         return self
 
     def __next__(self) -> Item:
         while not self._page:
-            if self._done:
+            if self._pager.done:
                 raise StopIteration
-            params: dict[str, Any] = {"limit": self._limit}
-            if self._queue:
-                params["queue"] = self._queue
-            if self.cursor:
-                params["after"] = self.cursor
-            page = self._client.request("GET", "/api/v1/decisions", params=params).json()
-            self._page = [Item.from_dict(d) for d in page.get("items", [])]
-            if not self._page:
-                self._done = True
-            else:
-                self.cursor = page.get("next") or self.cursor
+            self._page = self._pager.take(self._client._call(self._pager.next_call()))
         return self._page.pop(0)
-
-
-def new_external_id() -> str:
-    """A client-side idempotency key for callers that did not give one."""
-    return f"rvc-{uuid.uuid4().hex}"
-
-
-def item_payload(queue: str, output: Any, confidence: float, *, external_id: str | None = None,
-                 **optional: Any) -> dict[str, Any]:
-    """The JSON body of one submit; optional fields left out when None."""
-    payload: dict[str, Any] = {"queue": queue, "output": output, "confidence": confidence,
-                               "external_id": external_id or new_external_id()}
-    payload.update({k: v for k, v in optional.items() if v is not None})
-    return payload

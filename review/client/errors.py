@@ -1,17 +1,34 @@
-"""The client's exceptions: one per kind of API error, mapped from the status."""
+"""The client's exceptions: one per kind of API error, mapped from the status
+(the same for the sync and the async client)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
-import requests
+from requests.structures import CaseInsensitiveDict
+
+
+class ResponseLike(Protocol):
+    """What both transports' responses (requests and httpx) have in common."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
 
 
 class ReviewError(Exception):
-    """An API error: `status` (None when no response came), `code`, `message`, `details`."""
+    """An API error: `status` (None when no response came), `code`, `message`, `details`;
+    `headers` of the response, looked up case-insensitively."""
 
     def __init__(self, message: str, *, status: int | None = None, code: str = "error",
                  details: Any = None, headers: Mapping[str, str] | None = None) -> None:
@@ -20,7 +37,7 @@ class ReviewError(Exception):
         self.code = code
         self.message = message
         self.details = details
-        self.headers = dict(headers or {})
+        self.headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(headers or {})
 
 
 class AuthError(ReviewError):
@@ -76,7 +93,7 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
-def error_from_response(resp: requests.Response) -> ReviewError:
+def error_from_response(resp: ResponseLike) -> ReviewError:
     """The exception for a non-2xx response, from its `{"error": {...}}` body."""
     try:
         body = resp.json()["error"]
