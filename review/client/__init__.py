@@ -69,8 +69,7 @@ def __getattr__(name: str) -> Any:
     """`from review.client import AsyncReviewClient` without importing httpx for the
     sync client's users (httpx is the optional `async` extra)."""
     if name in ("AsyncReviewClient", "AsyncDecisionFeed"):
-        # Here, not at the top: only async callers need httpx installed.
-        from review.client import async_client
+        from review.client import async_client  # here: only async callers need httpx
 
         return getattr(async_client, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
