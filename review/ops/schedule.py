@@ -22,7 +22,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from review.core.jobs import DEFAULT, redis_url
+from review.core.jobs import DEFAULT, connect_redis
 from review.core.settings import settings
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,7 @@ class Ticker(threading.Thread):
         self.stopped = threading.Event()
         # Its own connection: RQ's worker forks work horses from the main
         # thread and must not share sockets with this thread.
-        self.connection = Redis.from_url(redis_url(app), socket_timeout=5,
-                                         socket_connect_timeout=2)
+        self.connection = connect_redis(app)
 
     def run(self) -> None:
         while not self.stopped.is_set():
