@@ -33,14 +33,16 @@ def version_filter(model_version: str, prompt_version: str) -> ColumnElement[boo
 
 
 def version_evidence(session: Session, queue: Queue, model_version: str, prompt_version: str,
-                     limit: int) -> list[tuple[float, bool]]:
-    """(confidence, is_error) of the version's most recent human decisions."""
+                     limit: int) -> list[tuple[float, bool, bool | None]]:
+    """(confidence, is_error, passed the check: None if never checked) of the version's
+    most recent human decisions."""
     rows = session.execute(
-        select(Item.confidence, Item.decision_outcome, Item.route_reasons)
+        select(Item.confidence, Item.decision_outcome, Item.route_reasons, Item.check_verdict)
         .where(Item.queue_id == queue.id, Item.decided_by_kind == "reviewer",
                version_filter(model_version, prompt_version))
         .order_by(Item.decided_at.desc()).limit(limit))
-    return [(confidence, outcome in ERROR_OUTCOMES) for confidence, outcome, reasons in rows
+    return [(confidence, outcome in ERROR_OUTCOMES, None if verdict is None else verdict == "pass")
+            for confidence, outcome, reasons, verdict in rows
             if not any(str(r).startswith("validation:") for r in reasons or [])]
 
 

@@ -30,7 +30,7 @@ from review.adaptive.breaker import update_breaker
 from review.adaptive.drift import update_shift_alerts
 from review.adaptive.evidence import version_evidence, version_key
 from review.adaptive.rollout import advance_rollout
-from review.adaptive.thresholds import choose_threshold
+from review.adaptive.thresholds import checker_scope, choose_threshold
 from review.core.clock import isoformat, utcnow
 from review.core.models import Item, LearnedThreshold, PolicyChange, Queue
 from review.core.settings import settings
@@ -49,6 +49,16 @@ def learned_threshold(session: Session, queue: Queue, model_version: str | None,
     return session.scalar(select(LearnedThreshold).where(
         LearnedThreshold.queue_id == queue.id, LearnedThreshold.model_version == mv,
         LearnedThreshold.prompt_version == pv))
+
+
+def checked_region(queue: Queue) -> dict[str, Any]:
+    """How the queue's checker widens or narrows the automatic region (choose_threshold):
+    check passes between review_below and the threshold are automatic approvals too, and
+    with scope "all" items the check failed are not."""
+    if not queue.checker:
+        return {}
+    return {"check_band_from": queue.review_below,
+            "gate_above": checker_scope(queue.checker) == "all"}
 
 
 def _versions_to_refresh(session: Session, queue: Queue, now: datetime
@@ -77,7 +87,8 @@ def refresh_thresholds(session: Session, queue: Queue, now: datetime | None = No
                                 key=lambda version_row: version_row[0]):
         evidence = version_evidence(session, queue, mv, pv, int(config.LEARN_EVIDENCE_LIMIT))
         choice = choose_threshold(evidence, queue.max_error_rate, queue.confidence_level,
-                                  min_evidence=int(config.LEARN_MIN_EVIDENCE))
+                                  min_evidence=int(config.LEARN_MIN_EVIDENCE),
+                                  **checked_region(queue))
         if row is None:
             row = LearnedThreshold(queue_id=queue.id, model_version=mv, prompt_version=pv,
                                    threshold=None)

@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Evidence = Iterable[tuple[float, bool]]
 """(model confidence, is_error) pairs from human reviews."""
@@ -117,16 +118,26 @@ def observed_thresholds(evidence: Evidence) -> list[float]:
     return sorted({c for c, _ in evidence})
 
 
-def _prepare(evidence: Evidence) -> list[tuple[float, bool]]:
-    rows = [(float(c), bool(e)) for c, e in evidence]
-    bad = next((c for c, _ in rows if not 0.0 <= c <= 1.0), None)  # also catches NaN
+def zero_error_sample_size(max_error_rate: float, confidence_level: float = 0.95) -> int:
+    """Smallest n whose exact upper bound with zero errors is within the target (149 for
+    2% at 95%): no bound-based decision can pass on fewer samples."""
+    alpha = 1.0 - confidence_level
+    return math.ceil(math.log(alpha) / math.log1p(-max_error_rate) - 1e-9)
+
+
+def _prepare(evidence: Iterable[tuple[Any, ...]]) -> list[tuple[float, bool, bool | None]]:
+    rows = [(float(r[0]), bool(r[1]), (None if r[2] is None else bool(r[2]))
+             if len(r) > 2 else None) for r in evidence]
+    bad = next((r[0] for r in rows if not 0.0 <= r[0] <= 1.0), None)  # also catches NaN
     if bad is not None:
         raise ValueError(f"confidence must be in [0, 1], got {bad}")
     return sorted(rows, key=lambda r: r[0], reverse=True)
 
 
-def choose_threshold(evidence: Evidence, max_error_rate: float, confidence_level: float = 0.95,
+def choose_threshold(evidence: Iterable[tuple[float, bool] | tuple[float, bool, bool | None]],
+                     max_error_rate: float, confidence_level: float = 0.95,
                      min_evidence: int = 30, candidates: Iterable[float] | None = None,
+                     check_band_from: float | None = None, gate_above: bool = False,
                      ) -> ThresholdChoice:
     """Lowest threshold whose exact upper error bound (items at/above it) is <= max_error_rate.
 
@@ -146,6 +157,14 @@ def choose_threshold(evidence: Evidence, max_error_rate: float, confidence_level
     (see ``review.adaptive.simulation.simulate`` for the bias of mixing full review with audits).
     O(n log n): one sort, one cumulative sweep with one binomial CDF per candidate; the
     bound is solved only for the reported candidate.
+
+    Every automatic approval is inside the bound, not only the router's: evidence rows may
+    carry a third element, whether the item passed the queue's check (None: not checked).
+    For candidate t the automatic region is {c >= t, and with ``gate_above`` (checker scope
+    "all") not failed by the check} plus {``check_band_from`` <= c < t and passed the check}.
+    Unchecked rows above t count (conservative: errors a check would have caught still count
+    against the bound). The threshold never goes below the lowest confidence with evidence:
+    a band nobody has seen says nothing about its error rate.
     """
     if not 0.0 < max_error_rate < 1.0:
         raise ValueError(f"max_error_rate must be in (0, 1), got {max_error_rate}")
@@ -155,28 +174,52 @@ def choose_threshold(evidence: Evidence, max_error_rate: float, confidence_level
     grid = sorted(set(DEFAULT_GRID if candidates is None else candidates), reverse=True)
     alpha = 1.0 - confidence_level
     # Smallest n at which zero errors could pass: (1 - target)**n <= alpha.
-    start = max(min_evidence, math.ceil(math.log(alpha) / math.log1p(-max_error_rate) - 1e-9))
-    i = errors = 0
+    start = max(min_evidence, zero_error_sample_size(max_error_rate, confidence_level))
+    lowest = rows[-1][0] if rows else 1.0
+
+    def in_band(row: tuple[float, bool, bool | None]) -> bool:
+        return check_band_from is not None and row[2] is True and row[0] >= check_band_from
+
+    band = [r for r in rows if in_band(r)]
+    band_n, band_e = len(band), sum(e for _, e, _ in band)
+    i = above_n = above_e = 0
     chosen: tuple[float, int, int] | None = None
     first_tested: tuple[int, int] | None = None
     for t in grid:
-        while i < len(rows) and rows[i][0] >= t:
-            errors += rows[i][1]
-            i += 1
-        if i < start:
-            continue
-        first_tested = first_tested or (i, errors)
-        # upper bound <= target  <=>  P(X <= errors; n, target) <= alpha  (CDF falls in p)
-        if errors == i or _binom_cdf(errors, i, max_error_rate) > alpha:
+        if t < lowest:
             break
-        chosen = (t, i, errors)
+        while i < len(rows) and rows[i][0] >= t:
+            row = rows[i]
+            if in_band(row):
+                band_n, band_e = band_n - 1, band_e - row[1]
+            if not gate_above or row[2] is not False:
+                above_n, above_e = above_n + 1, above_e + row[1]
+            i += 1
+        n, errors = above_n + band_n, above_e + band_e
+        if n < start:
+            continue
+        first_tested = first_tested or (n, errors)
+        # upper bound <= target  <=>  P(X <= errors; n, target) <= alpha  (CDF falls in p)
+        if errors == n or _binom_cdf(errors, n, max_error_rate) > alpha:
+            break
+        chosen = (t, n, errors)
     if first_tested is None:
-        return ThresholdChoice(None, len(rows), sum(e for _, e in rows), None,
+        return ThresholdChoice(None, len(rows), sum(r[1] for r in rows), None,
                                f"fewer than {start} items at/above every candidate")
     t, n, k = chosen or (None, *first_tested)
     ub = clopper_pearson_upper(k, n, confidence_level)
     return ThresholdChoice(t, n, k, ub, f"upper bound {ub:.4f} {'<=' if chosen else '>'} "
                            f"{max_error_rate}")
+
+
+CHECKER_SCOPES = ("all", "ambiguous")
+"""`checker.scope`: "all" (the default) gates every automatic approval on a check pass;
+"ambiguous" checks only items between review_below and the threshold."""
+
+
+def checker_scope(checker: dict[str, Any] | None) -> str:
+    """The checker's scope; anything but "ambiguous" reads as the safe "all"."""
+    return "ambiguous" if (checker or {}).get("scope") == "ambiguous" else "all"
 
 
 # --- circuit breaker ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from review.core.netguard import UnsafeUrl, check_url
 from review.core.settings import settings
 from review.human.decisions import apply_auto_decision
 from review.intake.normalise import DEFAULTS, body_hash, hash_matches
-from review.intake.routing import route_item, routing_policy
+from review.intake.routing import route_new_item
 from review.intake.schemas import ITEM_IN, validation_errors
 from review.intake.secondary_check import enqueue_check
 from review.webhooks.outbox import queue_decision_webhook
@@ -104,8 +104,7 @@ def build_item(session: Session, payload: dict[str, Any], queue: Queue, submitte
         version=1,
         check_attempts=0,
     )
-    policy = routing_policy(session, queue, item.model_version, item.prompt_version)
-    route = route_item(policy, item_id=item.id, output=item.output, confidence=item.confidence)
+    route = route_new_item(session, queue, item)
     item.route_path = route.path
     item.route_reasons = route.reasons
     item.audit_sampled = route.audit_sampled

@@ -17,13 +17,21 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from review.adaptive.learning import learned_threshold
-from review.adaptive.thresholds import in_live_share, live_share
-from review.core.models import LearnedThreshold, Queue
+from review.adaptive.thresholds import checker_scope, in_live_share, live_share
+from review.core.models import Item, LearnedThreshold, Queue
+from review.core.tracing import span
 from review.intake.validation import validate_output
 
-# Validation failures and audit samples jump ahead of ordinary human work.
+# Validation failures and check fails jump ahead of ordinary human work; audit samples go
+# to the top (priority 100, then oldest first): they are the breaker's evidence, and under a
+# backlog evidence that waits behind hundreds of items comes too late to stop anything.
 VALIDATION_PRIORITY_BOOST = 20
 CHECK_FAIL_PRIORITY_BOOST = 15
+AUDIT_PRIORITY_BOOST = 100
+
+# Checkers that judge an output against the item's context; without context they have
+# nothing to say, so they gate only items that carry some.
+CONTEXT_CHECKERS = frozenset({"grounding"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,10 @@ class Policy:
     adaptive: bool = False
     rollout_stage: str = "100%"
     breaker_open: bool = False
+    checker_scope: str = "all"
+    checker_needs_context: bool = False
+    # Why this item's model version is held for humans after a confidence shift.
+    shift_hold: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +83,12 @@ def audit_sampled(item_id: str, audit_rate: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < audit_rate
 
 
-def route_item(policy: Policy, *, item_id: str, output: Any, confidence: float) -> Route:
-    """Route one item. Validation failures never auto-approve."""
+@span("review.route")
+def route_item(policy: Policy, *, item_id: str, output: Any, confidence: float,
+               has_context: bool = True) -> Route:
+    """Route one item. Validation failures never auto-approve; with a checker of scope
+    "all" nothing is approved without a check pass (`has_context`: whether the item has
+    context, which a grounding checker needs)."""
     problems = validate_output(
         output,
         output_schema=policy.output_schema,
@@ -82,28 +98,41 @@ def route_item(policy: Policy, *, item_id: str, output: Any, confidence: float) 
     if problems:
         return Route("human", [f"validation: {p}" for p in problems],
                      priority_boost=VALIDATION_PRIORITY_BOOST)
-    live = _live_route(policy, item_id, confidence)
+    live = _live_route(policy, item_id, confidence, has_context)
     held = _held_back(policy, item_id)
     if held is None:
         return live
     if live.path == "human":
-        return Route("human", [held, *live.reasons], audit_sampled=live.audit_sampled)
+        return Route("human", [held, *live.reasons], audit_sampled=live.audit_sampled,
+                     priority_boost=live.priority_boost)
     return Route("human", [held, f"would have routed {live.path}: {live.reasons[0]}"],
                  shadow_route=live.path)
 
 
-def _live_route(policy: Policy, item_id: str, confidence: float) -> Route:
+def check_gates_confident(policy: Policy, has_context: bool) -> bool:
+    """Whether an item at/above the threshold needs a check pass before approval."""
+    if not policy.has_checker or policy.checker_scope != "all":
+        return False
+    return has_context or not policy.checker_needs_context
+
+
+def _live_route(policy: Policy, item_id: str, confidence: float, has_context: bool) -> Route:
     threshold = policy.auto_approve_at
     name = "learned threshold" if policy.adaptive else "auto_approve_at"
     if threshold is None and policy.shadow_threshold is not None:
         threshold, name = policy.shadow_threshold, "withdrawn threshold"
     if threshold is not None and confidence >= threshold:
+        if check_gates_confident(policy, has_context):
+            # The check pass is the automatic decision; it is audit-sampled when it passes
+            # (review/intake/secondary_check.py), so the item is not sampled twice.
+            return Route("check", [f"confidence {confidence:g} >= {name} {threshold:g}; "
+                                   "checker scope all: approval needs a check pass"])
         if audit_sampled(item_id, policy.audit_rate):
             return Route(
                 "human",
                 [f"audit sample: confidence {confidence:g} >= {name} {threshold:g}, "
                  f"sampled at rate {policy.audit_rate:g}"],
-                audit_sampled=True,
+                audit_sampled=True, priority_boost=AUDIT_PRIORITY_BOOST,
             )
         return Route("auto", [f"confidence {confidence:g} >= {name} {threshold:g}"])
     if confidence < policy.review_below:
@@ -121,6 +150,8 @@ def _held_back(policy: Policy, item_id: str) -> str | None:
     """Why an item that would be decided automatically goes to a human instead."""
     if policy.breaker_open:
         return "circuit breaker open: all items to humans"
+    if policy.shift_hold is not None:
+        return f"shift detected: {policy.shift_hold}"
     if policy.adaptive and policy.auto_approve_at is None:
         if policy.shadow_threshold is not None:
             return ("shadow: this version's threshold was withdrawn, its evidence no longer "
@@ -151,6 +182,8 @@ def policy_for(queue: Queue, learned: LearnedThreshold | None = None) -> Policy:
         blocked_phrases=list(queue.blocked_phrases or []),
         max_output_chars=queue.max_output_chars,
         has_checker=bool(queue.checker),
+        checker_scope=checker_scope(queue.checker),
+        checker_needs_context=(queue.checker or {}).get("type") in CONTEXT_CHECKERS,
         adaptive=adaptive,
         rollout_stage=queue.rollout_stage,
         breaker_open=queue.breaker_open,
@@ -163,3 +196,10 @@ def routing_policy(session: Session, queue: Queue, model_version: str | None,
     if queue.max_error_rate is None:
         return policy_for(queue)
     return policy_for(queue, learned_threshold(session, queue, model_version, prompt_version))
+
+
+def route_new_item(session: Session, queue: Queue, item: Item) -> Route:
+    """Route an item being ingested (review/intake/ingest.py) under its version's policy."""
+    policy = routing_policy(session, queue, item.model_version, item.prompt_version)
+    return route_item(policy, item_id=item.id, output=item.output, confidence=item.confidence,
+                      has_context=bool(item.context))

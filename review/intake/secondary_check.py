@@ -24,9 +24,10 @@ from review.core.events import record_event
 from review.core.jobs import CHECKS, enqueue
 from review.core.models import Item
 from review.core.settings import settings
+from review.core.tracing import span
 from review.human.decisions import record_decision
 from review.intake.checks import CheckInput, CheckResult, run_checker
-from review.intake.routing import CHECK_FAIL_PRIORITY_BOOST, audit_sampled
+from review.intake.routing import AUDIT_PRIORITY_BOOST, CHECK_FAIL_PRIORITY_BOOST, audit_sampled
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def check_input_for(item: Item) -> CheckInput:
     )
 
 
+@span("review.check")
 def run_item_check(session: Session, item_id: str) -> CheckOutcome:
     """Check one item and apply the result; "skipped" if it is no longer in `checking`."""
     item = session.get(Item, item_id)
@@ -211,11 +213,10 @@ def apply_check_result(
 
 
 def _audit_check_pass(item: Item) -> bool:
-    """Adaptive queues audit check passes too: the breaker watches what the checker
-    approves as well as what the router does (review/adaptive/breaker.py)."""
-    queue = item.queue
-    return queue.max_error_rate is not None and audit_sampled(f"check:{item.id}",
-                                                              queue.audit_rate)
+    """A check pass is an automatic approval like the router's, so it is audit-sampled at
+    the same rate on every queue: the learned bound and the breaker see what the checker
+    approves as well as what the router does (review/adaptive/)."""
+    return audit_sampled(f"check:{item.id}", item.queue.audit_rate)
 
 
 def _to_human(item: Item, result: CheckResult, audit: bool = False) -> dict[str, Any]:
@@ -227,6 +228,8 @@ def _to_human(item: Item, result: CheckResult, audit: bool = False) -> dict[str,
     if len(line) > REASON_IN_ROUTE_CHARS:
         line = line[: REASON_IN_ROUTE_CHARS - 1] + "…"
     boost = CHECK_FAIL_PRIORITY_BOOST if result.verdict == "fail" else 0
+    if audit:
+        boost = AUDIT_PRIORITY_BOOST
     return dict(
         status="pending",
         route_reasons=[*(item.route_reasons or []), line],

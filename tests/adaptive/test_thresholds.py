@@ -402,3 +402,30 @@ def test_breaker_scan_rarely_trips_on_a_healthy_model() -> None:
     degraded = sum(breaker_scan([rng.random() < 0.10 for _ in range(200)], 0.02).trip
                    for _ in range(1000))
     assert healthy <= 15 and degraded == 1000, (healthy, degraded)  # observed 4 and 1000
+
+
+# --- issue 15: check passes inside the bound, no threshold below the evidence -------------------
+def test_threshold_never_falls_below_the_lowest_confidence_with_evidence():
+    rng = random.Random(3)
+    evidence = [(0.9 + 0.1 * rng.random(), False) for _ in range(400)]
+    choice = choose_threshold(evidence, 0.02)
+    assert choice.threshold is not None and choice.threshold >= min(c for c, _ in evidence)
+
+
+def test_check_passes_below_the_threshold_count_against_the_bound():
+    rng = random.Random(4)
+    above = [(0.95 + 0.05 * rng.random(), False, None) for _ in range(400)]
+    # The checker passes band items that are wrong a third of the time.
+    band = [(0.7, i % 3 == 0, True) for i in range(150)]
+    alone = choose_threshold(above, 0.02)
+    with_band = choose_threshold(above + band, 0.02, check_band_from=0.6)
+    assert alone.threshold is not None
+    assert with_band.threshold is None  # the checker's errors break the bound
+
+
+def test_gate_above_leaves_out_what_the_check_failed():
+    rng = random.Random(5)
+    good = [(0.95 + 0.05 * rng.random(), False, True) for _ in range(400)]
+    caught = [(0.95 + 0.05 * rng.random(), True, False) for _ in range(30)]  # check failed
+    assert choose_threshold(good + caught, 0.02).threshold is None
+    assert choose_threshold(good + caught, 0.02, gate_above=True).threshold is not None

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from review.intake.routing import Policy, audit_sampled, route_item
 
 POLICY = Policy(auto_approve_at=0.9, review_below=0.6, audit_rate=0.0,
-                blocked_phrases=["fraudulent claim"], max_output_chars=50)
+                blocked_phrases=["fraudulent claim"], max_output_chars=50,
+                checker_scope="ambiguous")
 
 
 def test_paths():
@@ -48,7 +49,8 @@ def test_audit_rate_bounds():
 
 
 # --- adaptive queues (review/adaptive/learning.py hands the router its learned threshold) ---------
-ADAPTIVE = Policy(auto_approve_at=0.93, review_below=0.6, audit_rate=0.0, adaptive=True)
+ADAPTIVE = Policy(auto_approve_at=0.93, review_below=0.6, audit_rate=0.0, adaptive=True,
+                  checker_scope="ambiguous")
 
 
 def test_adaptive_live_uses_the_learned_threshold():
@@ -102,3 +104,40 @@ def test_withdrawn_threshold_keeps_recording_would_be_auto_approvals():
     route = route_item(policy, item_id="a", output="fine", confidence=0.95)
     assert route.path == "human" and route.shadow_route == "auto"
     assert "withdrawn" in route.reasons[0] and "withdrawn threshold 0.9" in route.reasons[1]
+
+
+# --- checker scope (issue 15): checks gate confident items too --------------------------------
+def test_scope_all_sends_confident_items_to_the_check():
+    policy = replace(POLICY, checker_scope="all")
+    route = route_item(policy, item_id="a", output="fine", confidence=0.99)
+    assert route.path == "check" and "approval needs a check pass" in route.reasons[0]
+    assert route_item(policy, item_id="a", output="fine", confidence=0.7).path == "check"
+    assert route_item(policy, item_id="a", output="fine", confidence=0.5).path == "human"
+
+
+def test_scope_all_is_the_default_and_no_checker_means_no_gate():
+    assert Policy().checker_scope == "all"
+    policy = replace(POLICY, checker_scope="all", has_checker=False)
+    assert route_item(policy, item_id="a", output="fine", confidence=0.99).path == "auto"
+
+
+def test_a_grounding_checker_gates_only_items_with_context():
+    policy = replace(POLICY, checker_scope="all", checker_needs_context=True)
+    with_context = route_item(policy, item_id="a", output="x", confidence=0.99, has_context=True)
+    without = route_item(policy, item_id="a", output="x", confidence=0.99, has_context=False)
+    assert with_context.path == "check" and without.path == "auto"
+
+
+def test_audit_samples_go_to_the_top_of_the_human_queue():
+    policy = replace(POLICY, audit_rate=1.0)
+    route = route_item(policy, item_id="a", output="fine", confidence=0.95)
+    assert route.audit_sampled and route.priority_boost >= 100
+
+
+def test_checker_scope_reads_unknown_values_as_all():
+    from review.adaptive.thresholds import checker_scope
+
+    assert checker_scope({"type": "grounding"}) == "all"
+    assert checker_scope({"type": "grounding", "scope": "bogus"}) == "all"
+    assert checker_scope({"type": "grounding", "scope": "ambiguous"}) == "ambiguous"
+    assert checker_scope(None) == "all"

@@ -28,6 +28,8 @@ CHECKERS: dict[str, Checker] = {
     "http": http,
 }
 COMPOSITE = "all"
+# Keys of a checker config that are about routing, not options of the checker itself.
+ROUTING_KEYS = frozenset({"type", "scope"})
 MAX_DEPTH = 3
 MAX_PARTS = 10
 NAME_CHARS = 40  # fits items.check_checker
@@ -58,7 +60,7 @@ def _dispatch(config: Any, item: CheckInput, depth: int) -> CheckResult:
     if not isinstance(config, dict):
         raise ValueError(f"checker config must be an object, not {type(config).__name__}")
     kind = config.get("type")
-    options = {k: v for k, v in config.items() if k != "type"}
+    options = {k: v for k, v in config.items() if k not in ROUTING_KEYS}
     if kind == COMPOSITE:
         return _all(options, item, depth)
     checker = CHECKERS.get(kind) if isinstance(kind, str) else None
