@@ -10,6 +10,9 @@ keeps one Alert row per open problem (an episode):
   than that);
 - `breach_rate`: over ALERT_BREACH_WINDOW, more than ALERT_BREACH_RATE of the
   decided items with an SLA were late (given ALERT_MIN_DECISIONS of them);
+- `stalled`: items are pending, the oldest has waited ALERT_STALLED_AFTER, and no
+  person decided anything in the queue for that long (nobody is working it: the
+  clear-time rule needs an hour of silence, and the breach rate needs decisions);
 - `worker_silent`: no RQ worker heartbeat within HEARTBEAT_TIMEOUT (or Redis
   unreachable); `scheduler_silent`: the periodic heartbeat is older than that.
 
@@ -38,11 +41,12 @@ from review.core.clock import isoformat, utcnow
 from review.core.liveness import Liveness, liveness
 from review.core.models import Alert, Item, Queue
 from review.core.settings import settings
-from review.reports.backlog import RATE_WINDOW, QueueHealth, queue_health
+from review.reports.backlog import MACHINE_KINDS, RATE_WINDOW, QueueHealth, queue_health
 
 log = logging.getLogger(__name__)
 
-KINDS = ("backlog_cap", "clear_time", "breach_rate", "worker_silent", "scheduler_silent")
+KINDS = ("backlog_cap", "clear_time", "breach_rate", "stalled", "worker_silent",
+         "scheduler_silent")
 # A decision rate is judged only once the queue's work has been watched this long: a
 # minute after start-up one decision would otherwise read as "1 an hour" and project
 # a backlog taking days to clear.
@@ -86,6 +90,7 @@ def current_conditions(session: Session, now: datetime, alive: Liveness) -> list
     for h in health:
         found.extend(_queue_conditions(h))
     found.extend(_breach_rate_conditions(session, queues, now))
+    found.extend(_stalled_conditions(session, health, now))
     found.extend(_liveness_conditions(alive))
     return found
 
@@ -145,6 +150,36 @@ def _breach_rate_conditions(session: Session, queues: list[Queue], now: datetime
                          f"({late / count:.0%} > {threshold:.0%})."),
                 data={"queue": slug, "decided": count, "late": late, "rate": late / count,
                       "threshold": threshold}))
+    return found
+
+
+def _stalled_conditions(session: Session, health: list[QueueHealth], now: datetime
+                        ) -> list[Condition]:
+    after = int(settings().ALERT_STALLED_AFTER)
+    if after <= 0:
+        return []
+    waiting = [h for h in health if h.pending and (h.oldest_age_seconds or 0) > after]
+    if not waiting:
+        return []
+    since = now - timedelta(seconds=after)
+    worked = set(session.scalars(
+        select(Item.queue_id).where(
+            Item.queue_id.in_([h.queue_id for h in waiting]), Item.decided_at.is_not(None),
+            Item.decided_at > since, Item.decided_by_kind.not_in(MACHINE_KINDS))
+        .group_by(Item.queue_id)))
+    found = []
+    for h in waiting:
+        if h.queue_id in worked:
+            continue
+        found.append(Condition(
+            "stalled", f"stalled:{h.slug}", queue_id=h.queue_id,
+            message=(f"Queue {h.slug} is stalled: {h.pending} pending "
+                     f"({h.breached} breached) and nobody decided anything for "
+                     f"{after / 60:.0f} min; the oldest has waited "
+                     f"{(h.oldest_age_seconds or 0) / 60:.0f} min."),
+            data={"queue": h.slug, "pending": h.pending, "breached": h.breached,
+                  "stalled_after_seconds": after,
+                  "oldest_age_seconds": h.oldest_age_seconds}))
     return found
 
 

@@ -64,6 +64,7 @@ class Settings:
     ALERT_BREACH_RATE: float = 0.1  # alert when more than this share of SLA items is late
     ALERT_BREACH_WINDOW: int = 3600  # ... among items decided in this many seconds
     ALERT_MIN_DECISIONS: int = 5  # ... given at least this many of them
+    ALERT_STALLED_AFTER: int = 1800  # items pending, no human decision this long: alert (0: off)
     HEARTBEAT_TIMEOUT: int = 180  # a worker or the scheduler silent this long raises an alert
     METRICS_TOKEN: str = ""  # when set, /metrics wants "Authorization: Bearer <token>"
     ALLOWED_CALLBACK_HOSTS: list[str] = field(default_factory=list)

@@ -11,9 +11,10 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-INFLOW = "#2456d6"
-DECISIONS = "#13795b"
-PATH_COLOURS = {"auto": "#13795b", "check": "#b26a00", "human": "#2456d6"}
+# Okabe-Ito colours: told apart with every common colour-vision deficiency.
+INFLOW = "#0072b2"
+DECISIONS = "#d55e00"
+PATH_COLOURS = {"auto": "#009e73", "check": "#e69f00", "human": "#0072b2"}
 AXIS = "#5c6577"
 GRID = "#dde1e8"
 
@@ -26,7 +27,7 @@ def _svg(width: int, height: int, body: list[str], label: str) -> Markup:
         f'aria-label="{escape(label)}"><title>{escape(label)}</title>{"".join(body)}</svg>')
 
 
-def _text(x: float, y: float, text: Any, anchor: str = "start", size: int = 10) -> str:
+def _text(x: float, y: float, text: Any, anchor: str = "start", size: int = 12) -> str:
     return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{AXIS}" '
             f'text-anchor="{anchor}">{escape(str(text))}</text>')
 
@@ -34,7 +35,7 @@ def _text(x: float, y: float, text: Any, anchor: str = "start", size: int = 10) 
 def flow_chart(hours: list[dict[str, Any]], label: str = "Inflow and decisions per hour"
                ) -> Markup:
     """Paired bars per hour: items in (blue) and items decided (green)."""
-    width, height, left, bottom, top = 520, 170, 34, 22, 18
+    width, height, left, bottom, top = 520, 180, 38, 24, 22
     plot_w, plot_h = width - left - 8, height - bottom - top
     peak = max([1] + [max(h["inflow"], h["decisions"]) for h in hours])
     slot = plot_w / max(1, len(hours))
@@ -54,18 +55,19 @@ def flow_chart(hours: list[dict[str, Any]], label: str = "Inflow and decisions p
                 f'height="{bar_h:.1f}" fill="{colour}" class="bar-{key}" '
                 f'data-value="{value}"><title>{escape(h["start"].strftime("%H:00"))} '
                 f'{key}: {value}</title></rect>')
-        if i % 4 == 0:
-            body.append(_text(x, height - 6, h["start"].strftime("%H:00")))
-    body.append(f'<rect x="{left}" y="2" width="10" height="10" fill="{INFLOW}"/>')
-    body.append(_text(left + 14, 11, "inflow"))
-    body.append(f'<rect x="{left + 60}" y="2" width="10" height="10" fill="{DECISIONS}"/>')
-    body.append(_text(left + 74, 11, "decisions"))
+        if i % 6 == 0:
+            body.append(_text(x, height - 6, h["start"].strftime("%H:00") + " UTC"
+                              if i == 0 else h["start"].strftime("%H:00")))
+    body.append(f'<rect x="{left}" y="3" width="12" height="12" fill="{INFLOW}"/>')
+    body.append(_text(left + 16, 14, "inflow"))
+    body.append(f'<rect x="{left + 70}" y="3" width="12" height="12" fill="{DECISIONS}"/>')
+    body.append(_text(left + 86, 14, "decisions"))
     return _svg(width, height, body, label)
 
 
 def split_bar(split: dict[str, int], label: str = "Routing split") -> Markup:
     """One stacked horizontal bar: auto / check / human shares."""
-    width, height = 320, 34
+    width, height = 320, 38
     total = sum(split.values())
     body = [f'<rect x="0" y="0" width="{width}" height="18" fill="{GRID}"/>']
     x = 0.0
@@ -74,10 +76,11 @@ def split_bar(split: dict[str, int], label: str = "Routing split") -> Markup:
         w = width * count / total if total else 0
         if w:
             body.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="18" '
-                        f'fill="{PATH_COLOURS[path]}"><title>{path}: {count}</title></rect>')
+                        f'fill="{PATH_COLOURS[path]}" class="split-{path}"><title>{path}: {count} '
+                        f'({count / total:.0%})</title></rect>')
         x += w
     legend = "  ".join(f"{p} {split.get(p, 0)}" for p in ("auto", "check", "human"))
-    body.append(_text(0, 31, legend))
+    body.append(_text(0, 34, legend))
     return _svg(width, height, body, label)
 
 

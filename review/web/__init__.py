@@ -13,12 +13,15 @@ from review.web import (
     dashboard,
     docs,
     health,
+    manage,  # noqa: F401 - adds the manage page's routes to queue.bp before it registers
     metrics,
     pages,
     queue,
     webhooks,
 )
 from review.web.auth import login_manager
+from review.web.display import init_display
+from review.web.error_pages import init_error_pages
 
 csrf = CSRFProtect()
 
@@ -42,6 +45,8 @@ def init_web(app: Flask) -> None:
         app.register_blueprint(module.bp)
     # The JSON API authenticates with bearer keys, not cookies: CSRF does not apply.
     csrf.exempt(api_bp)
+    init_display(app)
+    init_error_pages(app)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

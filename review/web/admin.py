@@ -1,6 +1,7 @@
 """Admin pages over accounts: users (create, deactivate, activate, role, password),
-queue memberships (add, set tags, remove) and API keys (create, revoke, rotate; a new raw
-key is shown once, on the answer to the form, never stored or put in the session).
+queue memberships (add, set tags, remove), API keys (create, revoke, rotate; a new raw
+key is shown once, on the answer to the form, never stored or put in the session) and
+the queue policies in plain words (read-only: policies are code, `review queues apply`).
 
 Every form is a Flask-WTF form (CSRF token checked); every change goes through one
 audited service of review/core/accounts.py or review/human/members.py.
@@ -38,6 +39,7 @@ from review.core.db import get_session
 from review.core.errors import DomainError, NotFound
 from review.core.models import KEY_SCOPES, ROLES
 from review.human.members import add_membership, all_memberships, parse_tags, remove_membership
+from review.reports.policy_view import queue_policies
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -202,6 +204,11 @@ def remove_member(slug: str, user_id: int):
         remove_membership(get_session(), _me()[0], slug, user_id)
         return f"Removed from {slug}; items they held are back in the queue."
     return _change(ActionForm(), "admin.members", change)
+
+
+@bp.get("/queues")
+def queues():
+    return render_template("admin/queues.html", queues=queue_policies(get_session()))
 
 
 @bp.get("/keys")

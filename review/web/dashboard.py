@@ -25,6 +25,7 @@ from flask_login import current_user, login_required
 from review.core.access import report_queue, supervised_queues
 from review.core.clock import isoformat
 from review.core.db import get_session
+from review.core.errors import BadArgument
 from review.reports import charts
 from review.reports.dashboard import dashboard as build_dashboard
 from review.reports.quality import quality_report
@@ -39,6 +40,22 @@ from review.reports.workload import reviewer_report
 
 bp = Blueprint("supervise", __name__, url_prefix="/supervise")
 
+# The item list behind each alert kind, as filters of the manage page's Items tab.
+ALERT_FILTERS = {
+    "backlog_cap": {"status": "open", "sort": "oldest"},
+    "clear_time": {"status": "open", "sort": "due"},
+    "stalled": {"status": "pending", "sort": "oldest"},
+    "breach_rate": {"status": "decided", "sort": "decided"},
+}
+DEFAULT_REFRESH_SECONDS = 30
+
+
+def _refresh_seconds() -> int:
+    """How often the page refreshes itself; ?refresh=N (5..3600) for a wall display."""
+    raw = request.args.get("refresh", "")
+    return min(3600, max(5, int(raw))) if raw.isdigit() and len(raw) < 6 \
+        else DEFAULT_REFRESH_SECONDS
+
 
 def supervisor_required(view: Callable) -> Callable:
     @wraps(view)
@@ -51,15 +68,28 @@ def supervisor_required(view: Callable) -> Callable:
     return wrapper
 
 
-def _range() -> DateRange:
-    return parse_range(request.args.get("from"), request.args.get("to"))
+def _range() -> tuple[DateRange, str | None]:
+    """The requested range, or for a page (not an export) with a bad one the default
+    range and the message to show above the report: a person sees the form again,
+    with what was wrong, not a JSON error."""
+    try:
+        return parse_range(request.args.get("from"), request.args.get("to")), None
+    except BadArgument as exc:
+        if request.args.get("format") in ("json", "csv"):
+            raise
+        return parse_range(None, None), exc.message
 
 
-def _queues_and_range():  # noqa: ANN202 - (queues, queue, range)
+def _queues_and_range():  # noqa: ANN202 - (queues, queue, range, error)
     session = get_session()
     queues = supervised_queues(session, current_user.user)
+    span, error = _range()
     return queues, report_queue(session, current_user.user, request.args.get("queue")), \
-        _range()
+        span, error
+
+
+def _page(template: str, error: str | None, **values: Any) -> tuple[str, int]:
+    return render_template(template, range_error=error, **values), 400 if error else 200
 
 
 @bp.get("/")
@@ -74,13 +104,14 @@ def dashboard():
               "split_svg": charts.split_bar(h.split, f"{h.slug}: routing split, last 24 h")}
              for h in board.health]
     return render_template("supervise/dashboard.html", cards=cards, alerts=board.alerts,
-                           as_of=isoformat(board.as_of))
+                           as_of=isoformat(board.as_of), alert_filters=ALERT_FILTERS,
+                           refresh_seconds=_refresh_seconds())
 
 
 @bp.get("/sla")
 @supervisor_required
 def sla():
-    queues, queue, span = _queues_and_range()
+    queues, queue, span, error = _queues_and_range()
     fmt = request.args.get("format")
     session = get_session()
     if fmt == "json":
@@ -92,8 +123,8 @@ def sla():
         return Response(stream_with_context(lines), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     report = sla_report(session, queue, span)
-    return render_template("supervise/sla.html", report=report, queues=queues, queue=queue,
-                           span=span)
+    return _page("supervise/sla.html", error, report=report, queues=queues, queue=queue,
+                 span=span)
 
 
 @bp.get("/reviewers")
@@ -103,23 +134,24 @@ def reviewers():
     queues = supervised_queues(session, current_user.user)
     slug = request.args.get("queue") or ""
     chosen = [report_queue(session, current_user.user, slug)] if slug else queues
-    report = reviewer_report(session, chosen, _range())
+    span, error = _range()
+    report = reviewer_report(session, chosen, span)
     if request.args.get("format") == "json":
         return jsonify(report)
-    return render_template("supervise/reviewers.html", report=report, queues=queues,
-                           slug=slug, span=_range())
+    return _page("supervise/reviewers.html", error, report=report, queues=queues, slug=slug,
+                 span=span)
 
 
 @bp.get("/quality")
 @supervisor_required
 def quality():
-    queues, queue, span = _queues_and_range()
+    queues, queue, span, error = _queues_and_range()
     version = request.args.get("version") or None
     report = quality_report(get_session(), queue, span, version)
     if request.args.get("format") == "json":
         return jsonify(report)
-    return render_template("supervise/quality.html", report=report, queues=queues, queue=queue,
-                           span=span, chart=charts.calibration_chart(report["calibration"]))
+    return _page("supervise/quality.html", error, report=report, queues=queues, queue=queue,
+                 span=span, chart=charts.calibration_chart(report["calibration"]))
 
 
 @bp.app_template_filter("duration")

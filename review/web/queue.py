@@ -1,6 +1,7 @@
 """The reviewer's pages: a queue, "Next item", the review page and its actions,
 plus the supervisor's item tools (assign, bulk release, bulk reassign), queue
-membership and adaptive routing (rollout stage, breaker reset).
+membership and adaptive routing (rollout stage, breaker reset). The manage page
+itself is in review/web/manage.py (on this blueprint).
 
 Every route loads its queue or item through review/human/members.py, so a user
 who is not a member of the queue gets 404/403 whatever URL they type. After a
@@ -19,9 +20,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from review.adaptive.breaker import reset_breaker
-from review.adaptive.learning import adaptive_state
 from review.adaptive.rollout import StageError, set_stage
-from review.adaptive.thresholds import ROLLOUT_STAGES
 from review.api.errors import status_of
 from review.core.access import reviewable_item, reviewable_queue, supervised_queue
 from review.core.clock import isoformat
@@ -36,7 +35,7 @@ from review.human.claims import (
     extend_lease,
     release,
 )
-from review.human.item_page import manage_page, queue_summary, review_page
+from review.human.item_page import queue_summary, review_page
 from review.human.members import parse_tags, remove_member, set_member
 from review.human.verdicts import Verdict, decide_as_reviewer, parse_edited_output
 
@@ -176,15 +175,6 @@ def _heartbeat_token() -> str:
 
 def _supervised(slug: str) -> Queue:
     return _or_abort(supervised_queue, get_session(), _me(), slug)
-
-
-@bp.get("/queues/<slug>/manage")
-@login_required
-def manage(slug: str):
-    queue = _supervised(slug)
-    session = get_session()
-    return render_template("queue/manage.html", **manage_page(session, queue),
-                           adaptive=adaptive_state(session, queue), stages=ROLLOUT_STAGES)
 
 
 @bp.post("/queues/<slug>/manage/rollout")

@@ -25,10 +25,10 @@ def deliveries():
     status = request.args.get("status") or None
     if status not in (None, *DELIVERY_STATUSES):
         status = None
-    rows = list_deliveries(get_session(), status=status,
-                           item_id=request.args.get("item_id") or None, limit=100)
+    item_id = (request.args.get("item_id") or "").strip()[:64] or None
+    rows = list_deliveries(get_session(), status=status, item_id=item_id, limit=100)
     return render_template("admin/webhooks.html", deliveries=rows, status=status,
-                           statuses=DELIVERY_STATUSES)
+                           statuses=DELIVERY_STATUSES, item_id=item_id)
 
 
 @bp.post("/<int:delivery_id>/resend")

@@ -93,8 +93,37 @@ def test_nothing_decided_for_an_hour_while_items_wait(app, db, make_queue):
     add_items(db, queue, 1, created_at=now - timedelta(minutes=30))
     assert evaluate(app, now).opened == []  # young backlog: no rate to judge yet
     add_items(db, queue, 1, created_at=now - timedelta(minutes=90))
-    assert evaluate(app, now).opened == ["clear_time:idle"]
-    assert "never at this rate" in db.scalars(select(Alert)).one().message
+    # Nobody decided for longer than ALERT_STALLED_AFTER either: the queue is stalled.
+    assert evaluate(app, now).opened == ["clear_time:idle", "stalled:idle"]
+    assert "never at this rate" in db.scalars(
+        select(Alert).where(Alert.kind == "clear_time")).one().message
+
+
+def test_a_stalled_queue_alerts_before_anyone_decides(app, db, make_queue, monkeypatch):
+    """Items pending and no human decision for ALERT_STALLED_AFTER: `stalled`, even with
+    every item breached and no decision ever made (the clear-time rule waits an hour, the
+    breach rate needs decisions). A decision by a person resolves it; the router's
+    auto-approvals do not count as someone working the queue."""
+    monkeypatch.setattr(settings(app), "ALERT_STALLED_AFTER", 600)
+    queue = make_queue("stuck", sla_seconds=300)
+    now = utcnow()
+    add_items(db, queue, 5, created_at=now - timedelta(minutes=9),
+              due_at=now - timedelta(minutes=4), sla_state="breached")
+    assert evaluate(app, now).opened == []  # the oldest waited 9 min < 10 min
+    add_items(db, queue, 3, created_at=now - timedelta(minutes=11),
+              due_at=now - timedelta(minutes=6), sla_state="breached")
+    add_items(db, queue, 4, status="approved", decided_at=now - timedelta(minutes=1),
+              decided_by_kind="router", decision_outcome="approve")
+    report = evaluate(app, now)
+    assert report.opened == ["stalled:stuck"]
+    alert = db.scalars(select(Alert).where(Alert.kind == "stalled")).one()
+    assert alert.data["pending"] == 8 and alert.data["stalled_after_seconds"] == 600
+    assert "nobody decided anything for 10 min" in alert.message
+    add_items(db, queue, 1, status="approved", decided_at=now - timedelta(minutes=2),
+              decided_by_kind="reviewer", decision_outcome="approve")
+    assert evaluate(app, now).resolved == ["stalled:stuck"]
+    monkeypatch.setattr(settings(app), "ALERT_STALLED_AFTER", 0)  # off
+    assert evaluate(app, now + timedelta(hours=1)).opened == []
 
 
 

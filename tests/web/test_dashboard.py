@@ -71,7 +71,8 @@ def test_dashboard_page_shows_the_figures_and_csp_safe_charts(week, client, make
     card = html.split('data-queue="alpha"', 1)[1].split("</section>", 1)[0]
     assert f'data-figure="pending">{alpha["pending"]}<' in card
     assert f'data-figure="breached">{alpha["breached"]}<' in card
-    assert card.count("<svg") == 2 and "style=" not in card and "<script" not in html
+    assert card.count("<svg") == 2 and "style=" not in card
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)  # no inline script, only files
     bars = re.findall(r'class="bar-inflow" data-value="(\d+)"', card)
     assert [int(b) for b in bars] == [h["inflow"] for h in alpha["hours"]]
 
@@ -93,8 +94,12 @@ def test_sla_page_and_exports(week, client, make_user):
     assert [r["item_id"] for r in rows] == [b["item_id"] for b in report["breaches"]]
     days = client.get(f"/supervise/sla?queue=beta&{span}&format=csv&table=days")
     assert len(list(csv.DictReader(io.StringIO(days.get_data(as_text=True))))) == 8
-    bad = client.get("/supervise/sla?queue=beta&from=2026-13-01")
+    bad = client.get("/supervise/sla?queue=beta&from=2026-13-01&format=json")
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "bad_date"
+    # The page itself answers with the page and the message, not raw JSON.
+    page = client.get("/supervise/sla?queue=beta&from=2026-13-01")
+    assert page.status_code == 400 and page.mimetype == "text/html"
+    assert "from and to must be dates as YYYY-MM-DD." in page.get_data(as_text=True)
 
 
 def test_quality_and_reviewer_pages_render(week, client, make_user):
@@ -145,4 +150,6 @@ def test_open_alerts_show_current_figures(app, client, db, make_queue, make_user
     assert "Queue capped: backlog 3 is above its cap of 2." in alerts
     assert "6 of 8 items decided in the last 60 min missed their SLA" in alerts
     assert "backlog 5" not in alerts and "12 of 12" not in alerts
-    assert f"figures as of {isoformat(later)}" in alerts
+    # A <time> the browser shows in local, relative terms; the exact UTC on hover.
+    stamp = isoformat(later)[:19] + "Z"
+    assert f'figures as of <time class="when" datetime="{stamp}"' in alerts
