@@ -10,6 +10,7 @@ from review.api.errors import register_error_handlers
 from review.core.db import init_db
 from review.core.logs import configure_logging
 from review.core.paths import STATIC_DIR, TEMPLATES_DIR
+from review.core.rate_limiter import init_rate_limits
 from review.core.settings import Settings, install_settings
 from review.web import init_web
 from review.web.request_guard import init_request_guard
@@ -30,6 +31,7 @@ def create_app(config: Settings | None = None) -> Flask:
     configure_logging(app)  # first: every later hook and log line has the request id
     init_db(app)
     register_error_handlers(app)
+    init_rate_limits(app)
     init_request_guard(app)
     init_web(app)
     app.register_blueprint(api_bp)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from flask_limiter import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -23,6 +24,7 @@ from review.core.errors import (
     RateLimited,
     Unauthenticated,
 )
+from review.core.rate_limiter import refusal
 from review.core.settings import settings
 
 _DEFAULT_CODES = {
@@ -126,6 +128,11 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     app.register_error_handler(DomainError, domain_error_response)
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded) -> Response:
+        # A route limit (Flask-Limiter): the same 429 and Retry-After as RateLimited.
+        return domain_error_response(refusal(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # noqa: ANN202 - HTML or JSON

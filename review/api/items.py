@@ -12,7 +12,7 @@ from review.core.access import reviewable_item
 from review.core.db import get_session
 from review.core.events import item_history
 from review.core.items import get_item_for_key, item_to_dict, list_decisions
-from review.core.ratelimit import enforce
+from review.core.rate_limiter import limiter
 from review.core.settings import settings
 from review.human.item_page import history_for
 from review.intake.ingest import submit_batch, submit_item
@@ -26,15 +26,16 @@ def _owner() -> str | None:
     return None if key.scope == "admin" else key.name
 
 
-def _limit_ingest(cost_window: int = 60) -> None:
-    key = current_key()
-    enforce(f"ingest:{key.id}", settings().INGEST_RATE_LIMIT, cost_window)
+# One budget per API key over both ingest routes, on a moving minute (Flask-Limiter).
+# Checked inside require_key, once the key is known; fails open when Redis is down.
+ingest_limit = limiter.shared_limit(lambda: f"{settings().INGEST_RATE_LIMIT}/minute",
+                                    scope="ingest", key_func=lambda: str(current_key().id))
 
 
 @bp.post("/items")
 @require_key("submit")
+@ingest_limit
 def create_item():
-    _limit_ingest()
     with observe_ingest("item") as observed:
         result = submit_item(get_session(), json_object(), current_key().name)
         observed.item(result.item.queue.slug, result.item.route_path, result.created)
@@ -50,8 +51,8 @@ def items_batch_options() -> Response:
 
 @bp.post("/items/batch", provide_automatic_options=False)
 @require_key("submit")
+@ingest_limit
 def create_items_batch():
-    _limit_ingest()
     body, refused = json_batch("items")
     problems = validation_errors(BATCH_IN, body)
     if problems:

@@ -1,7 +1,8 @@
 """Checking a sign-in: name and password, behind throttles no one can use to lock
 a user out, with the same work whether or not the name exists.
 
-Three fixed-window limits over LOGIN_WINDOW, all counted in Redis:
+Three fixed-window limits over LOGIN_WINDOW, all counted in Redis (the `limits`
+library's fixed window, through review/core/rate_limiter.py):
 
 - per (user, address), LOGIN_RATE_LIMIT: one address guessing one password;
 - per address, LOGIN_ADDRESS_RATE_LIMIT: one address trying many names;
@@ -30,7 +31,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from review.core.accounts import verify_password
 from review.core.errors import Unauthenticated
 from review.core.models import User
-from review.core.ratelimit import Hit, count_hit, limited, reset, undo
+from review.core.rate_limiter import Attempt, clear, count_attempt, per_window, take_back
 from review.core.settings import settings
 
 LOGIN_WINDOW = 300
@@ -43,16 +44,16 @@ def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_hex(16))
 
 
-def _bucket(kind: str, *parts: str) -> str:
-    # Hashed: names and IPv6 addresses hold ':' (ambiguous joined), and a key's length
-    # stays bounded whatever name is typed.
+def _bucket(kind: str, *parts: str) -> tuple[str, str]:
+    # Hashed: names and IPv6 addresses hold ':' and '/' (ambiguous joined), and a key's
+    # length stays bounded whatever name is typed.
     digest = hashlib.sha256(json.dumps(parts).encode())
-    return f"login:{kind}:{digest.hexdigest()[:32]}"
+    return f"login-{kind}", digest.hexdigest()[:32]
 
 
-def _refuse_if_over(hit: Hit, limit: int) -> None:
-    if not hit.allowed:
-        raise limited(limit, hit.window, hit.retry_after)
+def _refuse_if_over(attempt: Attempt) -> None:
+    if not attempt.allowed:
+        raise attempt.refused()
 
 
 def authenticate(session: Session, name: str, password: str, address: str) -> User:
@@ -60,15 +61,16 @@ def authenticate(session: Session, name: str, password: str, address: str) -> Us
     LimiterUnavailable (Redis down) or Unauthenticated. Reads only."""
     cfg = settings()
     account = name.lower()
+    pair_limit = per_window(cfg.LOGIN_RATE_LIMIT, LOGIN_WINDOW)
     pair_bucket = _bucket("pair", address, account)
-    pair = count_hit(pair_bucket, cfg.LOGIN_RATE_LIMIT, LOGIN_WINDOW, fail_closed=True)
-    per_address = count_hit(_bucket("address", address), cfg.LOGIN_ADDRESS_RATE_LIMIT,
-                            LOGIN_WINDOW, fail_closed=True)
-    _refuse_if_over(pair, cfg.LOGIN_RATE_LIMIT)
-    _refuse_if_over(per_address, cfg.LOGIN_ADDRESS_RATE_LIMIT)
-    per_account = count_hit(_bucket("account", account), cfg.LOGIN_ACCOUNT_RATE_LIMIT,
-                            LOGIN_WINDOW, fail_closed=True)
-    _refuse_if_over(per_account, cfg.LOGIN_ACCOUNT_RATE_LIMIT)
+    pair = count_attempt(pair_limit, *pair_bucket)
+    per_address = count_attempt(per_window(cfg.LOGIN_ADDRESS_RATE_LIMIT, LOGIN_WINDOW),
+                                *_bucket("address", address))
+    _refuse_if_over(pair)
+    _refuse_if_over(per_address)
+    per_account = count_attempt(per_window(cfg.LOGIN_ACCOUNT_RATE_LIMIT, LOGIN_WINDOW),
+                                *_bucket("account", account))
+    _refuse_if_over(per_account)
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
         check_password_hash(_dummy_hash(), password)  # the same work: no name probing
@@ -77,8 +79,8 @@ def authenticate(session: Session, name: str, password: str, address: str) -> Us
         ok = verify_password(user, password) and user.active
     if not ok:
         raise Unauthenticated("bad_credentials", "Unknown name or wrong password.")
-    reset(pair_bucket, LOGIN_WINDOW)
-    undo(per_address)
-    undo(per_account)
+    clear(pair_limit, *pair_bucket)
+    take_back(per_address)
+    take_back(per_account)
     return user
 

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from review.core.accounts import PASSWORD_MAX, PASSWORD_MIN, change_own_password
 from review.core.db import get_session
 from review.core.errors import DomainError, RateLimited
-from review.core.ratelimit import enforce
+from review.core.rate_limiter import per_window, throttle
 from review.core.settings import settings
 from review.web.auth import LoginUser
 
@@ -47,7 +47,8 @@ def password():
     try:
         # The current password is a second factor here: guessing it is throttled
         # like a login, per user (whoever holds the session).
-        enforce(f"password:{user_id}", settings().LOGIN_RATE_LIMIT, PASSWORD_WINDOW)
+        throttle(per_window(settings().LOGIN_RATE_LIMIT, PASSWORD_WINDOW),
+                 "password", str(user_id))
         user = change_own_password(get_session(), user_id, form.current.data, form.new.data)
     except RateLimited as exc:
         flash("Too many attempts. Try again in a few minutes.", "error")

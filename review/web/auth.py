@@ -27,7 +27,7 @@ from review.core.accounts import end_sessions
 from review.core.db import get_session
 from review.core.errors import RateLimited, Unauthenticated
 from review.core.models import User
-from review.core.ratelimit import LimiterUnavailable
+from review.core.rate_limiter import LimiterUnavailable
 from review.core.signin import authenticate
 
 login_manager = LoginManager()
