@@ -76,6 +76,19 @@ class Settings:
     LOGIN_ACCOUNT_RATE_LIMIT: int = 100
     TRUSTED_PROXIES: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto count
     MAX_CONTENT_LENGTH: int = 5 * 1024 * 1024
+    # Sign-in (docs/sso.md): local passwords and/or an OpenID Connect provider.
+    LOCAL_PASSWORDS: bool = True  # off: the login page offers only SSO; API keys unaffected
+    OIDC_ISSUER: str = ""  # empty: no SSO; else the provider's issuer URL (discovery)
+    OIDC_CLIENT_ID: str = ""
+    OIDC_CLIENT_SECRET: str = ""  # from the environment only
+    OIDC_SCOPES: str = "openid profile email"
+    OIDC_NAME_CLAIM: str = "preferred_username"  # names a new user (then email, then sub)
+    OIDC_GROUPS_CLAIM: str = "groups"
+    OIDC_ROLE_MAP: str = ""  # JSON {"group": "role"}; the highest role of the user's groups
+    OIDC_QUEUE_MAP: str = ""  # JSON {"group": ["queue", ...]}: memberships follow groups
+    OIDC_DEFAULT_ROLE: str = ""  # role when no group maps to one; empty refuses sign-in
+    OIDC_TIMEOUT: float = 10.0  # seconds per request to the provider
+    OIDC_LABEL: str = "single sign-on"  # the login button says "Sign in with <label>"
     REDIS_PREFIX: str = "review"
     SESSION_COOKIE_SECURE: bool = False
     RETENTION_DAYS: int = 0  # 0 keeps payloads forever
@@ -147,6 +160,9 @@ class Settings:
         if self.TRUSTED_PROXIES < 0:
             raise ConfigError(f"TRUSTED_PROXIES={self.TRUSTED_PROXIES}: the number of reverse "
                               "proxies in front of the service, 0 or more.")
+        if not self.LOCAL_PASSWORDS and not self.OIDC_ISSUER:
+            raise ConfigError("LOCAL_PASSWORDS=off needs OIDC_ISSUER: nobody could sign in "
+                              "to the web pages.")
         if self.LOG_FORMAT.lower() not in ("", "json", "text"):
             raise ConfigError(f"LOG_FORMAT={self.LOG_FORMAT!r}: use json or text.")
 

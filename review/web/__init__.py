@@ -17,6 +17,7 @@ from review.web import (
     metrics,
     pages,
     queue,
+    sso,
     webhooks,
 )
 from review.web.auth import login_manager
@@ -41,7 +42,8 @@ def init_web(app: Flask) -> None:
     login_manager.session_protection = "strong"
     csrf.init_app(app)
 
-    for module in (auth, pages, queue, webhooks, admin, account, dashboard, metrics, docs, health):
+    for module in (auth, sso, pages, queue, webhooks, admin, account, dashboard, metrics, docs,
+                   health):
         app.register_blueprint(module.bp)
     # The JSON API authenticates with bearer keys, not cookies: CSRF does not apply.
     csrf.exempt(api_bp)

@@ -2,7 +2,9 @@
 
 The name and password are checked by review/core/signin.py (throttles that
 fail closed, equal work for unknown names); this edge adds where to go next:
-only a plain path of this site, parsed strictly (see `safe_next`).
+only a plain path of this site, parsed strictly (see `safe_next`). With
+LOCAL_PASSWORDS off the page offers only single sign-on (review/web/sso.py) and
+a posted password is refused unchecked.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from review.core.db import get_session
 from review.core.errors import RateLimited, Unauthenticated
 from review.core.models import User
 from review.core.rate_limiter import LimiterUnavailable
+from review.core.settings import settings
 from review.core.signin import authenticate
 
 login_manager = LoginManager()
@@ -97,27 +100,42 @@ def safe_next(target: str) -> str | None:
     return target
 
 
+def render_login(form: LoginForm | None = None) -> str:
+    """The login page: the password form unless LOCAL_PASSWORDS is off, and the
+    single sign-on button when a provider is configured."""
+    cfg = settings()
+    return render_template("auth/login.html", form=form or LoginForm(),
+                           local_passwords=cfg.LOCAL_PASSWORDS,
+                           sso_label=cfg.OIDC_LABEL if cfg.OIDC_ISSUER else "")
+
+
+def refuse_login(message: str, status: int) -> tuple[str, int]:
+    """The login page again, saying why the sign-in was refused."""
+    flash(message, "error")
+    return render_login(), status
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
+    if request.method == "POST" and not settings().LOCAL_PASSWORDS:
+        return refuse_login("Password sign-in is turned off here: use single sign-on.", 403)
     form = LoginForm()
     if not form.validate_on_submit():
-        return render_template("auth/login.html", form=form)
+        return render_login(form)
     try:
         user = authenticate(get_session(), form.name.data, form.password.data,
                             request.remote_addr or "unknown")
     except RateLimited as exc:
         flash("Too many login attempts. Try again in a few minutes.", "error")
-        return (render_template("auth/login.html", form=form), 429,
-                {"Retry-After": str(exc.retry_after)})
+        return (render_login(form), 429, {"Retry-After": str(exc.retry_after)})
     except LimiterUnavailable as exc:
         # Fail closed: without the attempt counts nothing would slow a password guesser.
         flash("Sign-in is paused: the login rate limiter (Redis) is unavailable. "
               "Try again in a minute; pages you are signed in to keep working.", "error")
-        return (render_template("auth/login.html", form=form), 503,
-                {"Retry-After": str(exc.retry_after)})
+        return (render_login(form), 503, {"Retry-After": str(exc.retry_after)})
     except Unauthenticated as exc:
         flash(exc.message, "error")
-        return render_template("auth/login.html", form=form), 401
+        return render_login(form), 401
     session.clear()  # a fresh session at login: no fixation
     login_user(LoginUser(user))
     return redirect(safe_next(request.args.get("next", "")) or url_for("pages.home"))

@@ -25,6 +25,9 @@ from tests.conftest import make_config
 PUBLIC = {
     "static": "CSS and JS files",
     "auth.login": "the login form itself",
+    "sso.start": "starts single sign-on (404 without OIDC_ISSUER; tests/security/test_oidc.py)",
+    "sso.callback": "the provider's answer, checked against the browser's pending sign-in "
+                    "(tests/security/test_oidc.py)",
     "api.openapi_json": "the API description",
     "metrics.metrics": "open unless METRICS_TOKEN is set, refused in production without it "
                        "(tested below and in tests/web/test_metrics_production.py)",

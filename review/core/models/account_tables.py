@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
 )
@@ -29,6 +30,13 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Set for a user made by OpenID Connect sign-in (review/core/oidc.py): who they are at
+    # which provider. NULL for local users; unique together (migration 0009).
+    oidc_issuer: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    __table_args__ = (Index("ux_users_oidc_identity", "oidc_issuer", "oidc_subject",
+                            unique=True),)
 
     # The mapper registry resolves the name; a TYPE_CHECKING import would make an import cycle.
     memberships: Mapped[list[QueueMember]] = relationship(back_populates="user")  # type: ignore[name-defined]  # noqa: F821
