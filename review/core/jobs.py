@@ -93,8 +93,10 @@ def connect_redis(app: Flask, *, socket_timeout: float = 5) -> Redis:
     if cfg.REDIS_SENTINELS:
         sentinel = Sentinel([sentinel_address(entry) for entry in cfg.REDIS_SENTINELS],
                             socket_timeout=2, socket_connect_timeout=2)
-        return sentinel.master_for(cfg.REDIS_SENTINEL_SERVICE, socket_timeout=socket_timeout,
-                                   socket_connect_timeout=2, db=cfg.REDIS_SENTINEL_DB)
+        master: Redis = sentinel.master_for(
+            cfg.REDIS_SENTINEL_SERVICE, socket_timeout=socket_timeout, socket_connect_timeout=2,
+            db=cfg.REDIS_SENTINEL_DB)
+        return master
     return Redis.from_url(redis_url(app), socket_timeout=socket_timeout, socket_connect_timeout=2)
 
 

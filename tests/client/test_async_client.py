@@ -315,3 +315,18 @@ def test_both_clients_send_the_same_request(proxy, submit_key):
     assert sync_sent.body == async_sent.body and sync_sent.path == async_sent.path
     for header in ("Authorization", "Content-Type", "User-Agent"):
         assert sync_sent.headers[header] == async_sent.headers[header], header
+
+
+def test_a_cancelled_call_leaves_the_client_usable(proxy, submit_key):
+    item = run(submit_through(proxy().url, submit_key, []))
+    stalls = proxy(Fault(hang=10))
+
+    async def scenario():
+        async with AsyncReviewClient(stalls.url, submit_key, timeout=30) as api:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(api.get(item.id), 0.3)  # cancels the stalled request
+            return await api.get(item.id)  # the next request forwards
+
+    started = time.monotonic()
+    assert run(scenario()).id == item.id
+    assert time.monotonic() - started < 5 and len(stalls.seen) == 2
