@@ -18,14 +18,14 @@ def dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def hour_floor(session: Session, column: Any) -> ColumnElement:
+def hour_floor(session: Session, column: Any) -> ColumnElement[Any]:
     """The start of the column's hour (a datetime on PostgreSQL, text on SQLite)."""
     if dialect(session) == "postgresql":
         return func.date_trunc("hour", column)
     return func.strftime("%Y-%m-%d %H:00:00", column)
 
 
-def seconds_between(session: Session, start: Any, end: Any) -> ColumnElement:
+def seconds_between(session: Session, start: Any, end: Any) -> ColumnElement[Any]:
     """`end - start` in seconds, as a float."""
     if dialect(session) == "postgresql":
         return cast(func.extract("epoch", end - start), Float)
