@@ -12,6 +12,7 @@ from review.core.logs import configure_logging
 from review.core.paths import STATIC_DIR, TEMPLATES_DIR
 from review.core.rate_limiter import init_rate_limits
 from review.core.settings import Settings, install_settings
+from review.core.tracing import init_tracing
 from review.web import init_web
 from review.web.request_guard import init_request_guard
 
@@ -35,6 +36,7 @@ def create_app(config: Settings | None = None) -> Flask:
     init_request_guard(app)
     init_web(app)
     app.register_blueprint(api_bp)
+    init_tracing(app)  # OpenTelemetry, only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     if config.TRUSTED_PROXIES:
         # Behind N reverse proxies the peer is the nearest proxy: take the client's
         # address (rate limits, logs) and scheme from the last N X-Forwarded-For/-Proto

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from flask import Flask
 
 from review.core.logs import job_log_context
+from review.core.tracing import job_trace_context
 from review.factory import create_app
 
 T = TypeVar("T")
@@ -39,5 +40,5 @@ def job_app() -> Flask:
 
 
 def in_app(func: Callable[..., T], *args: Any) -> T:
-    with job_app().app_context(), job_log_context():
+    with job_app().app_context(), job_log_context(), job_trace_context():
         return func(*args)

@@ -21,6 +21,7 @@ from rq import Queue
 
 from review.core.logs import job_meta
 from review.core.settings import settings
+from review.core.tracing import inject_job_meta
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,8 @@ def rq_queue(name: str, app: Flask | None = None) -> Queue:
 
 def enqueue(queue: str, func: str, *args: Any, job_id: str | None = None, **options: Any) -> bool:
     """Enqueue `func` (dotted path) and report success instead of raising on Redis errors."""
-    options["meta"] = job_meta(options.get("meta"))  # the request id follows the job
+    # The request id and the trace context follow the job.
+    options["meta"] = inject_job_meta(job_meta(options.get("meta")))
     try:
         rq_queue(queue).enqueue(func, *args, job_id=job_id, **options)
         return True

@@ -50,6 +50,7 @@ from review.core.errors import Conflict, DomainError, NotAllowed
 from review.core.events import record_event
 from review.core.models import Item, Queue, Review, User
 from review.core.settings import settings
+from review.core.tracing import span
 
 # An escalated item jumps ahead of ordinary work in the supervisors' view.
 ESCALATION_PRIORITY_BOOST = 30
@@ -171,6 +172,7 @@ def _renew_held(session: Session, user: User, queue: Queue, now: datetime) -> Cl
     return Claim(reload_item(session, held.id), held.lease_token, expires, renewed=True)
 
 
+@span("review.claim")
 def claim_next(session: Session, user: User, queue: Queue, *, exclude: Iterable[str] = (),
                now: datetime | None = None) -> Claim | None:
     """Lease the next item of `queue` to `user` and commit; None when nothing is left.

@@ -30,6 +30,7 @@ from review.core.clock import utcnow
 from review.core.errors import Conflict, DomainError, InvalidInput
 from review.core.events import record_event
 from review.core.models import Item, ItemEvent, Queue, Review, User
+from review.core.tracing import span
 from review.human.claims import return_escalated
 from review.human.decisions import OUTCOMES, record_decision
 
@@ -136,6 +137,7 @@ def _agree(a: Review, b: Review) -> bool:
     return a.outcome != "edit" or pretty(a.output) == pretty(b.output)
 
 
+@span("review.decide")
 def decide_as_reviewer(session: Session, item_id: str, user: User, lease_token: str | None,
                        verdict: Verdict, now: datetime | None = None) -> DecisionResult:
     """Record `user`'s verdict on the item they hold and commit (see module docstring)."""

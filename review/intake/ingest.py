@@ -24,6 +24,7 @@ from review.core.events import event_row, insert_events
 from review.core.models import Item, Queue
 from review.core.netguard import UnsafeUrl, check_url
 from review.core.settings import settings
+from review.core.tracing import ingest_trace, span
 from review.human.decisions import apply_auto_decision
 from review.intake.normalise import DEFAULTS, body_hash, hash_matches
 from review.intake.routing import route_new_item
@@ -124,7 +125,7 @@ def _stage(session: Session, item: Item, actor: str) -> list[dict[str, Any]]:
     """Add the item (and its webhook); return its audit events for `_write`."""
     session.add(item)
     events = [
-        event_row(item.id, "ingested", actor, {"confidence": item.confidence}),
+        event_row(item.id, "ingested", actor, {"confidence": item.confidence, **ingest_trace()}),
         event_row(item.id, "routed", "router", {
             "path": item.route_path, "reasons": item.route_reasons,
             "audit_sampled": item.audit_sampled, "shadow_route": item.shadow_route}),
@@ -161,6 +162,7 @@ def _find_existing(
         Item.external_id == external_id))
 
 
+@span("review.ingest")
 def submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
     """Store one item (or return the replayed one) and commit."""
     slug = _queue_slug(payload)

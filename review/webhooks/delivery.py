@@ -40,6 +40,7 @@ from review.core.logs import job_meta, outgoing_headers
 from review.core.models import ApiKey, WebhookAttempt, WebhookDelivery
 from review.core.netguard import UnsafeUrl, guarded_session
 from review.core.settings import settings
+from review.core.tracing import link_item, span
 from review.webhooks.signing import EVENT_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ def signing_secret(session: Session, delivery: WebhookDelivery) -> tuple[str, st
     return instance_webhook_secret(), "instance"
 
 
+@span("review.webhook.deliver")
 def deliver(session: Session, delivery_id: int) -> str:
     """Make one attempt of a pending delivery; return what happened."""
     waits = 0
@@ -161,6 +163,7 @@ def deliver(session: Session, delivery_id: int) -> str:
     if not claimed:
         return "skipped"
     delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+    link_item(session, delivery.item_id)  # the item's ingest trace
     secret, signer = signing_secret(session, delivery)
     body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
