@@ -6,43 +6,44 @@ while handling the request (review/core/jobs.py), is restored around the job
 (workers/__init__.py `in_app`) and is sent as `X-Request-Id` on webhook
 deliveries, so one grep follows an item from ingest to its webhook.
 
+structlog does the work: the request id is bound with structlog.contextvars (so any
+other key bound there rides along too), and the JSON lines are structlog's
+ProcessorFormatter over the standard library's records, so `logging.getLogger(...)`
+and `structlog.get_logger(...)` write the same lines.
+
 LOG_FORMAT=json|text (default: json in PRODUCTION, text otherwise).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from flask import Flask, Response, g, request
 from rq import get_current_job
+from structlog.contextvars import bind_contextvars, bound_contextvars, get_contextvars
+from structlog.contextvars import reset_contextvars as _reset_contextvars
 
 from review.core.settings import settings
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # Accepted from callers as is; anything else is replaced (no log injection).
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_request_id: ContextVar[str | None] = ContextVar("review_request_id", default=None)
-
-# Attributes every LogRecord has; anything else was passed with `extra=`.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "request_id"}
 _OURS = "_review_handler"
 
 log = logging.getLogger("review.request")
 
 
 def current_request_id() -> str | None:
-    return _request_id.get()
+    return get_contextvars().get("request_id")
 
 
 def new_request_id() -> str:
@@ -56,11 +57,8 @@ def accept_request_id(raw: str | None) -> str:
 
 @contextmanager
 def bound_request_id(request_id: str | None) -> Iterator[str | None]:
-    token = _request_id.set(request_id)
-    try:
+    with bound_contextvars(request_id=request_id):
         yield request_id
-    finally:
-        _request_id.reset(token)
 
 
 def job_meta(meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -115,27 +113,78 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or current_request_id(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+Processor = Any  # structlog's processors: (logger, method name, event dict) -> event dict
+EventDict = MutableMapping[str, Any]
 
 
-class TextFormatter(logging.Formatter):
+def _record_time(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    # When the record was made (not when it is formatted), in UTC to the millisecond.
+    record: logging.LogRecord | None = event.get("_record")
+    created = record.created if record is not None else time.time()
+    event["time"] = datetime.fromtimestamp(created, UTC).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+    return event
+
+
+def _level_and_logger(_logger: Any, name: str, event: EventDict) -> EventDict:
+    record: logging.LogRecord | None = event.get("_record")
+    event["level"] = record.levelname if record is not None else name.upper()
+    event["logger"] = record.name if record is not None else event.get("logger")
+    return event
+
+
+def _request_id_field(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    # A record stamped with an id (RequestIdFilter, or extra=) keeps it; else the bound one.
+    if not event.get("request_id"):
+        event["request_id"] = current_request_id()
+    return event
+
+
+def _documented_order(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    # The documented fields first, in the order docs/operations.md shows them.
+    first = {key: event.pop(key, None) for key in
+             ("time", "level", "logger", "message", "request_id")}
+    if "exception" in event:
+        event["exc"] = event.pop("exception")
+    return {**first, **{k: v for k, v in event.items() if not k.startswith("_")}}
+
+
+# For the standard library's records: what structlog's own events get from its chain.
+_FOREIGN_CHAIN: list[Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.ExtraAdder(),
+]
+
+
+# The documented fields, for structlog's own events and the standard library's records.
+_FIELDS: list[Processor] = [
+    _record_time, _level_and_logger, _request_id_field,
+    structlog.processors.EventRenamer("message"),
+    structlog.processors.format_exc_info,
+    _documented_order,
+]
+
+
+def _text_line(_logger: Any, _name: str, event: EventDict) -> str:
+    line = (f"{event['time']} {event['level']} {event['logger']} [{event['request_id']}] "
+            f"{event['message']}")
+    return f"{line}\n{event['exc']}" if event.get("exc") else line
+
+
+class JsonFormatter(structlog.stdlib.ProcessorFormatter):
+    """One JSON object per line: time, level, logger, message, request_id, then every
+    `extra=` field (or structlog key) and `exc` for an exception."""
+
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        super().__init__(foreign_pre_chain=_FOREIGN_CHAIN, processors=[
+            *_FIELDS, structlog.processors.JSONRenderer(default=str, ensure_ascii=False)])
+
+
+class TextFormatter(structlog.stdlib.ProcessorFormatter):
+    """`time LEVEL logger [request id] message`, for people at a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(foreign_pre_chain=_FOREIGN_CHAIN, processors=[*_FIELDS, _text_line])
 
 
 def log_format(app: Flask) -> str:
@@ -167,7 +216,22 @@ def install_handler(fmt: str) -> logging.Handler:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     # Our request line (with its id) replaces werkzeug's access line; warnings still show.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    _configure_structlog()
     return handler
+
+
+def _configure_structlog() -> None:
+    # structlog.get_logger(...) hands its events to the standard library, so they reach
+    # the same handler and format as every other line.
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars,
+                    structlog.stdlib.filter_by_level,
+                    structlog.stdlib.PositionalArgumentsFormatter(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
 
 
 def configure_logging(app: Flask) -> None:
@@ -178,7 +242,7 @@ def configure_logging(app: Flask) -> None:
     def _bind_request_id() -> None:
         g.request_id = accept_request_id(request.headers.get(REQUEST_ID_HEADER))
         g.request_started = time.perf_counter()
-        g.request_id_token = _request_id.set(g.request_id)
+        g.request_id_tokens = bind_contextvars(request_id=g.request_id)
 
     @app.after_request
     def _log_request(response: Response) -> Response:
@@ -196,9 +260,9 @@ def configure_logging(app: Flask) -> None:
 
     @app.teardown_request
     def _unbind_request_id(_exc: BaseException | None) -> None:
-        token = g.pop("request_id_token", None)
-        if token is not None:
+        tokens = g.pop("request_id_tokens", None)
+        if tokens is not None:
             try:
-                _request_id.reset(token)
-            except ValueError:  # set in another context (streamed responses)
-                _request_id.set(None)
+                _reset_contextvars(**tokens)
+            except ValueError:  # bound in another context (streamed responses)
+                bind_contextvars(request_id=None)

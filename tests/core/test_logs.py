@@ -143,3 +143,40 @@ def test_request_id_reaches_the_webhook_headers(client, auth, hooks_queue, rq_wo
     headers = {k.lower(): v for k, v in delivered[0].headers.items()}
     assert headers["x-request-id"] == "ingest-77"
     assert json.loads(delivered[0].body)["item"]["id"] == resp.get_json()["id"]
+
+
+def test_structlog_loggers_and_bound_keys_write_the_same_json_lines(capsys):
+    import structlog
+
+    from review.core.logs import install_handler
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    handler = install_handler("json")
+    try:
+        with bound_request_id("rid-s"), structlog.contextvars.bound_contextvars(item_id="i-1"):
+            structlog.get_logger("review.demo").warning("claimed %s", "twice", queue="q")
+            logging.getLogger("review.demo").info("plain", extra={"n": 3})
+    finally:
+        root.removeHandler(handler)
+        for old in before:
+            if old not in root.handlers:
+                root.addHandler(old)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    native, plain = [e for e in lines if e["logger"] == "review.demo"]
+    assert list(native)[:5] == ["time", "level", "logger", "message", "request_id"]
+    assert native["message"] == "claimed twice" and native["level"] == "WARNING"
+    assert native["request_id"] == "rid-s" and native["queue"] == "q"
+    assert native["item_id"] == "i-1" and plain["item_id"] == "i-1"
+    assert plain["message"] == "plain" and plain["n"] == 3 and plain["request_id"] == "rid-s"
+
+
+def test_text_format_shows_the_request_id():
+    from review.core.logs import TextFormatter
+
+    record = logging.getLogger("review.x").makeRecord(
+        "review.x", logging.INFO, __file__, 1, "hello %s", ("you",), None)
+    with bound_request_id("rid-t"):
+        line = TextFormatter().format(record)
+    assert line.endswith(" INFO review.x [rid-t] hello you"), line
