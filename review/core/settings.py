@@ -45,6 +45,7 @@ class Settings:
     SECRET_KEY: str = ""
     PRODUCTION: bool = False
     LEASE_SECONDS: int = 900
+    SKIP_COOLDOWN_SECONDS: int = 1800  # a skipped item stays away from that reviewer this long
     DEFAULT_SLA_SECONDS: int = 3600
     AT_RISK_RATIO: float = 0.8
     CHECK_TIMEOUT: float = 10.0

@@ -50,6 +50,7 @@ from review.core.errors import Conflict, DomainError, NotAllowed
 from review.core.events import record_event
 from review.core.models import Item, Queue, Review, User
 from review.core.settings import settings
+from review.human.skips import remember_skip, skipped
 from review.core.tracing import span
 
 # An escalated item jumps ahead of ordinary work in the supervisors' view.
@@ -178,10 +179,12 @@ def claim_next(session: Session, user: User, queue: Queue, *, exclude: Iterable[
     """Lease the next item of `queue` to `user` and commit; None when nothing is left.
 
     A reviewer holds at most one item per queue: asking again returns (and
-    renews) the one they hold. `exclude` skips items (e.g. the one just skipped).
+    renews) the one they hold. `exclude` skips items (e.g. the one just skipped);
+    items this reviewer skipped within SKIP_COOLDOWN_SECONDS are left out too.
     """
     if not can_review(session, user, queue.id):
         raise NotAllowed("not_a_member", f"You are not a member of queue {queue.slug!r}.")
+    exclude = [*exclude, *skipped(user.id, queue.id)]
     now = now or utcnow()
     postgres = _is_postgres(session)
     if postgres:
@@ -271,6 +274,25 @@ def release(session: Session, user: User, item: Item, lease_token: str,
     record_event(session, item.id, "released", user.name, {"reason": reason})
     session.commit()
     return reload_item(session, item.id)
+
+
+def skip(session: Session, user: User, item: Item, lease_token: str) -> Item:
+    """Release the held item and keep it away from this reviewer for the cooldown;
+    commit. Other reviewers may claim it at once. 409 unless the caller holds it."""
+    released = release(session, user, item, lease_token, reason="skipped by reviewer")
+    remember_skip(user.id, item.queue_id, item.id)
+    return released
+
+
+def skipped_waiting(session: Session, user: User, queue: Queue) -> tuple[int, float]:
+    """How many items `user` could claim but skipped, and seconds until the first is back."""
+    live = skipped(user.id, queue.id)
+    if not live:
+        return 0, 0.0
+    ids = list(session.scalars(select(Item.id).where(
+        *_claimable(session, Item, user, queue, ()), Item.id.in_(list(live)))))
+    session.rollback()
+    return len(ids), min((live[i] for i in ids), default=0.0)
 
 
 def return_escalated(session: Session, item: Item, actor: str, lease_token: str,

@@ -9,17 +9,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from review.core.access import can_supervise
+from review.core.access import can_supervise, member_tags
 from review.core.clock import isoformat, utcnow
 from review.core.events import item_history
 from review.core.models import Item, Queue, Review, User
-from review.human.claims import lease_seconds_for
+from review.human.claims import lease_seconds_for, skipped_waiting
 from review.human.members import queue_members
 from review.human.verdicts import pretty
 
 # Events whose data would tell a consensus reviewer what the others decided.
 _BLIND_EVENTS = ("reviewed", "escalated")
 MANAGE_LIMIT = 500
+RECENT_DECISIONS = 8
 
 
 def queue_summary(session: Session, user: User, queue: Queue) -> dict[str, Any]:
@@ -31,10 +32,45 @@ def queue_summary(session: Session, user: User, queue: Queue) -> dict[str, Any]:
         Item.queue_id == queue.id, Item.claimed_by == user.id, Item.status == "in_review"))
     escalated = session.scalar(select(func.count()).where(
         Item.queue_id == queue.id, Item.status == "pending", Item.escalated.is_(True)))
+    skipped, back_in = skipped_waiting(session, user, queue) if held is None else (0, 0.0)
     return {"slug": queue.slug, "name": queue.name, "pending": counts.get("pending", 0),
             "in_review": counts.get("in_review", 0), "escalated": escalated or 0,
             "held": held, "required_reviews": queue.required_reviews,
-            "supervises": can_supervise(session, user, queue.id)}
+            "supervises": can_supervise(session, user, queue.id),
+            "tags": member_tags(session, user, queue.id),
+            "supervisor": user.has_role("supervisor"),
+            "skipped": skipped, "skipped_back_minutes": max(1, round(back_in / 60)),
+            "done_today": _done_today(session, user, queue),
+            "recent": recent_decisions(session, user, queue)}
+
+
+def _today(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _done_today(session: Session, user: User, queue: Queue, now: datetime | None = None) -> int:
+    """The reviewer's verdicts in this queue since midnight UTC."""
+    start = _today(now or utcnow())
+    return session.scalar(select(func.count()).select_from(Review).where(
+        Review.reviewer_id == user.id, Review.queue_id == queue.id,
+        Review.created_at >= start)) or 0
+
+
+def recent_decisions(session: Session, user: User, queue: Queue) -> list[dict[str, Any]]:
+    """The reviewer's last verdicts in this queue, newest first, with links to reopen them."""
+    rows = session.execute(
+        select(Review.item_id, Review.outcome, Review.reason, Review.created_at)
+        .where(Review.reviewer_id == user.id, Review.queue_id == queue.id)
+        .order_by(Review.created_at.desc(), Review.id.desc()).limit(RECENT_DECISIONS)).all()
+    return [{"item_id": r.item_id, "outcome": r.outcome, "reason": r.reason,
+             "at": isoformat(r.created_at)} for r in rows]
+
+
+def progress(session: Session, user: User, queue: Queue) -> dict[str, Any]:
+    """"23 done today · 61 waiting": the reviewer's day and the queue's backlog."""
+    waiting = session.scalar(select(func.count()).where(
+        Item.queue_id == queue.id, Item.status == "pending")) or 0
+    return {"waiting": waiting, "done_today": _done_today(session, user, queue)}
 
 
 def history_for(session: Session, item: Item, user: User) -> list[dict[str, Any]]:
@@ -91,6 +127,11 @@ def review_page(session: Session, user: User, item: Item,
         "supervises": supervises,
         "members": queue_members(session, queue) if supervises else [],
         "open": item.status in ("pending", "in_review"),
+        "progress": progress(session, user, queue),
+        "recent": recent_decisions(session, user, queue),
+        "metadata": item.meta or {},
+        "item_created": isoformat(item.created_at),
+        "decided_at": isoformat(item.decided_at),
     }
 
 

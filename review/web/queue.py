@@ -23,7 +23,7 @@ from review.adaptive.breaker import reset_breaker
 from review.adaptive.rollout import StageError, set_stage
 from review.api.errors import status_of
 from review.core.access import reviewable_item, reviewable_queue, supervised_queue
-from review.core.clock import isoformat
+from review.core.clock import isoformat, utcnow
 from review.core.db import get_session
 from review.core.errors import Conflict, DomainError
 from review.core.models import Queue, User
@@ -34,10 +34,14 @@ from review.human.claims import (
     escalate,
     extend_lease,
     release,
+    skip,
+    skipped_waiting,
 )
 from review.human.item_page import queue_summary, review_page
 from review.human.members import parse_tags, remove_member, set_member
 from review.human.verdicts import Verdict, decide_as_reviewer, parse_edited_output
+from review.reports.overview import queue_overview
+from review.web.reading import confidence_bar, labelled_fields, output_view, route_sentence
 
 bp = Blueprint("queue", __name__)
 
@@ -61,7 +65,13 @@ def _next_item(queue: Queue, exclude: tuple[str, ...] = ()) -> Response:
     """Claim the next item and show it, or go back to the queue page when it is empty."""
     claim = claim_next(get_session(), _me(), queue, exclude=exclude)
     if claim is None:
-        flash("Nothing waiting for you in this queue.", "info")
+        skipped, back_in = skipped_waiting(get_session(), _me(), queue)
+        if skipped:
+            flash(f"Nothing waiting for you in this queue but {skipped} item"
+                  f"{'s' if skipped != 1 else ''} you skipped; the first comes back to you in "
+                  f"{max(1, round(back_in / 60))} min.", "info")
+        else:
+            flash("Nothing waiting for you in this queue.", "info")
         return redirect(url_for("queue.queue_page", slug=queue.slug))
     return redirect(url_for("queue.item_page", item_id=claim.item.id))
 
@@ -69,8 +79,12 @@ def _next_item(queue: Queue, exclude: tuple[str, ...] = ()) -> Response:
 @bp.get("/queues/<slug>")
 @login_required
 def queue_page(slug: str):
-    queue = _or_abort(reviewable_queue, get_session(), _me(), slug)
-    return render_template("queue/queue.html", summary=queue_summary(get_session(), _me(), queue))
+    session = get_session()
+    queue = _or_abort(reviewable_queue, session, _me(), slug)
+    others = [q for q in queue_overview(session, _me().id, _me().role)
+              if q["slug"] != slug and q["pending"]]
+    return render_template("queue/queue.html", summary=queue_summary(session, _me(), queue),
+                           other_queues=others)
 
 
 @bp.post("/queues/<slug>/next")
@@ -83,7 +97,27 @@ def next_item(slug: str):
 @login_required
 def item_page(item_id: str):
     item = _or_abort(reviewable_item, get_session(), _me(), item_id)
-    return render_template("queue/item.html", **review_page(get_session(), _me(), item))
+    page = review_page(get_session(), _me(), item)
+    return render_template("queue/item.html", **page, output=output_view(item, item.queue),
+                           input_fields=labelled_fields(item.input),
+                           meta_fields=labelled_fields(page["metadata"]),
+                           route=route_sentence(item), bar=confidence_bar(item, item.queue))
+
+
+@bp.get("/items/<item_id>/lease")
+@login_required
+def lease_status(item_id: str):
+    """Does the page's lease still hold? Polled every few seconds, on focus and before every
+    action, so a reassignment or release by a supervisor shows at once. One indexed read."""
+    item = reviewable_item(get_session(), _me(), item_id)
+    token = request.args.get("token", "")[:64]
+    now = utcnow()
+    held = (item.status == "in_review" and item.claimed_by == _me().id and bool(token)
+            and item.lease_token == token and item.lease_expires_at is not None
+            and item.lease_expires_at > now)
+    get_session().rollback()
+    return jsonify({"item_id": item.id, "held": held, "status": item.status,
+                    "lease_expires_at": isoformat(item.lease_expires_at) if held else None})
 
 
 def _verdict_from_form(item_id: str) -> Verdict:
@@ -140,7 +174,23 @@ def _lease_action(item_id: str, action: Callable[..., Any], message: str, *args:
 @bp.post("/items/<item_id>/release")
 @login_required
 def release_item(item_id: str):
-    return _lease_action(item_id, release, "Skipped {item_id}: it is back in the queue.")
+    return _lease_action(item_id, skip, "Skipped {item_id}: others can take it; it stays away "
+                         "from you for a while.")
+
+
+@bp.post("/items/<item_id>/stop")
+@login_required
+def release_and_stop(item_id: str):
+    """Release the held item (others may take it, and so may you later) and stop reviewing."""
+    session = get_session()
+    item = _or_abort(reviewable_item, session, _me(), item_id)
+    slug = item.queue.slug
+    try:
+        release(session, _me(), item, request.form.get("lease_token", ""), "released to stop")
+        flash(f"Released {item_id}. You hold nothing in this queue now.", "info")
+    except DomainError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("queue.queue_page", slug=slug))
 
 
 @bp.post("/items/<item_id>/escalate")
