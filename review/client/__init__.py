@@ -69,7 +69,13 @@ def __getattr__(name: str) -> Any:
     """`from review.client import AsyncReviewClient` without importing httpx for the
     sync client's users (httpx is the optional `async` extra)."""
     if name in ("AsyncReviewClient", "AsyncDecisionFeed"):
-        from review.client import async_client  # here: only async callers need httpx
+        try:
+            from review.client import async_client  # here: only async callers need httpx
+        except ModuleNotFoundError as exc:
+            if exc.name != "httpx":
+                raise
+            raise ModuleNotFoundError(f"{name} needs httpx: pip install 'review[async]'",
+                                      name="httpx") from exc
 
         return getattr(async_client, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
