@@ -1,29 +1,38 @@
-"""The API reference at /api/docs: the OpenAPI document rendered server-side.
+"""The API reference at /api/docs: Swagger UI on the app's own OpenAPI document.
 
-Public like /api/v1/openapi.json; no scripts, no CDN, so the strict CSP holds.
+Swagger UI's files come from the `swagger-ui-py` package installed beside the app and
+are served from here (never a CDN), so the page works offline and its "Try it out"
+console calls this same origin (the document's server is "/"). The curl and Python
+client samples of each operation (review/web/apidocs.py) ride in the page as JSON and
+a small Swagger UI plugin (review/static/api_docs.js) shows them in each operation.
+Public like /api/v1/openapi.json; no inline script, so the strict CSP holds.
 """
 
 from __future__ import annotations
 
-import re
+from pathlib import Path
 
-from flask import Blueprint, render_template, request
-from markupsafe import Markup, escape
+import swagger_ui
+from flask import Blueprint, Response, abort, render_template, request, send_from_directory
 
 from review.api.openapi import document
-from review.web.apidocs import build_docs
+from review.web.apidocs import code_samples
 
 bp = Blueprint("docs", __name__)
 
-
-@bp.app_template_filter("inline_code")
-def inline_code(text: str) -> Markup:
-    """Escape, then show the document's `backticked` words as code."""
-    # Safe as markup: the text is escaped first; only our own <code> tags are added.
-    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))  # nosec B704
+SWAGGER_UI_DIR = Path(swagger_ui.__file__).resolve().parent / "static"
+# The only files the page loads; nothing else of the package is served.
+SWAGGER_UI_FILES = frozenset({"swagger-ui-bundle.js", "swagger-ui.css"})
 
 
 @bp.get("/api/docs")
-def api_docs():
-    return render_template("api_docs.html", docs=build_docs(document()),
+def api_docs() -> str:
+    return render_template("api_docs.html", samples=code_samples(document()),
                            base_url=request.host_url.rstrip("/"))
+
+
+@bp.get("/api/docs/swagger-ui/<name>")
+def swagger_ui_file(name: str) -> Response:
+    if name not in SWAGGER_UI_FILES:
+        abort(404)
+    return send_from_directory(SWAGGER_UI_DIR, name, max_age=3600)
