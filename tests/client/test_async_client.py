@@ -197,10 +197,10 @@ def test_retries_503_and_429_honouring_retry_after_with_one_request_id(proxy, su
 def test_retry_after_as_an_http_date(proxy, submit_key):
     from email.utils import formatdate  # only this test builds an HTTP date
 
-    faults = proxy(Fault(503, retry_after=formatdate(time.time() + 3, usegmt=True)))
+    faults = proxy(Fault(503, retry_after=formatdate(time.time() + 30, usegmt=True)))
     slept: list[float] = []
     run(submit_through(faults.url, submit_key, slept))
-    assert len(slept) == 1 and 0 < slept[0] <= 3
+    assert len(slept) == 1 and 20 < slept[0] <= 30
 
 
 def test_without_retry_after_the_backoff_doubles_with_jitter(proxy, submit_key):
@@ -273,20 +273,20 @@ def test_a_stalled_answer_times_out_and_is_retried(proxy, submit_key):
     stalls = proxy(Fault(hang=10))
     slept: list[float] = []
 
-    async def scenario(url: str, retries: int):
-        async with AsyncReviewClient(url, submit_key, timeout=0.3, max_retries=retries,
+    async def scenario(url: str, timeout: float):
+        async with AsyncReviewClient(url, submit_key, timeout=timeout, max_retries=1,
                                      backoff=0.01, sleep=recorder(slept)) as api:
             return await api.get(item.id)
 
     started = time.monotonic()
-    assert run(scenario(stalls.url, 1)).id == item.id
+    assert run(scenario(stalls.url, 1.0)).id == item.id
     assert len(slept) == 1 and len(stalls.seen) == 2
     never = proxy(Fault(hang=10), Fault(hang=10))
     with pytest.raises(Unavailable) as exc:
-        run(scenario(never.url, 1))
+        run(scenario(never.url, 0.3))
     assert exc.value.status is None and exc.value.code == "connection_failed"
     assert exc.value.details == {"attempts": 2} and "Timeout" in exc.value.message
-    assert time.monotonic() - started < 5  # three 0.3 s timeouts, not the 10 s stalls
+    assert time.monotonic() - started < 8  # three timeouts of 1 s at most, not 10 s stalls
 
 
 def test_connection_refused_retries_then_raises_unavailable(submit_key):
