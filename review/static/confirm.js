@@ -29,6 +29,11 @@
     const form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
     const message = form.id === "stage-form" ? stageWarning(form) : form.dataset.confirm;
-    if (message && !window.confirm(message)) event.preventDefault();
+    if (message && !window.confirm(message)) {
+      // Cancelled: nothing else may treat the form as sent (review.js disables the
+      // buttons of a form on its way out).
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
   }, true);
 })();

@@ -62,7 +62,8 @@ def watch_errors(page) -> list[str]:
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # Generous: with several browsers on two cores a tall full-page capture can be slow.
+    page.screenshot(path=str(path), full_page=True, timeout=60000)
     return path
 
 
