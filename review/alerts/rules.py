@@ -37,6 +37,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from review.alerts.episodes import Condition, open_episode, refresh_episodes, resolve_episodes
+from review.alerts.overload import KINDS as OVERLOAD_KINDS
+from review.alerts.overload import overload_conditions
 from review.core.clock import isoformat, utcnow
 from review.core.liveness import Liveness, liveness
 from review.core.models import Alert, Item, Queue
@@ -46,7 +48,7 @@ from review.reports.backlog import MACHINE_KINDS, RATE_WINDOW, QueueHealth, queu
 log = logging.getLogger(__name__)
 
 KINDS = ("backlog_cap", "clear_time", "breach_rate", "stalled", "worker_silent",
-         "scheduler_silent")
+         "scheduler_silent") + OVERLOAD_KINDS
 # A decision rate is judged only once the queue's work has been watched this long: a
 # minute after start-up one decision would otherwise read as "1 an hour" and project
 # a backlog taking days to clear.
@@ -91,6 +93,7 @@ def current_conditions(session: Session, now: datetime, alive: Liveness) -> list
         found.extend(_queue_conditions(h))
     found.extend(_breach_rate_conditions(session, queues, now))
     found.extend(_stalled_conditions(session, health, now))
+    found.extend(overload_conditions(session, queues, now))
     found.extend(_liveness_conditions(alive))
     return found
 

@@ -6,18 +6,19 @@ from flask import Response, jsonify, request
 
 from review.api.blueprint import bp
 from review.api.body import json_batch, json_object
-from review.api.errors import ApiError, batch_entry
+from review.api.errors import ApiError, batch_entry, domain_error_response
 from review.api.keys import current_key, require_key
 from review.core.access import reviewable_item
 from review.core.db import get_session
+from review.core.errors import RateLimited
 from review.core.events import item_history
 from review.core.items import get_item_for_key, item_to_dict, list_decisions
 from review.core.rate_limiter import limiter
 from review.core.settings import settings
 from review.human.item_page import history_for
-from review.intake.ingest import submit_batch, submit_item
+from review.intake.ingest import submit_batch_outcome, submit_item
 from review.intake.schemas import BATCH_IN, validation_errors
-from review.ops.metrics import observe_ingest
+from review.ops.metrics import count_overflow, observe_ingest
 
 
 def _owner() -> str | None:
@@ -32,14 +33,31 @@ ingest_limit = limiter.shared_limit(lambda: f"{settings().INGEST_RATE_LIMIT}/min
                                     scope="ingest", key_func=lambda: str(current_key().id))
 
 
+BACKLOG_HEADER = "Review-Backlog"
+
+
 @bp.post("/items")
 @require_key("submit")
 @ingest_limit
 def create_item():
+    payload = json_object()
     with observe_ingest("item") as observed:
-        result = submit_item(get_session(), json_object(), current_key().name)
+        try:
+            result = submit_item(get_session(), payload, current_key().name)
+        except RateLimited as exc:
+            if exc.code != "queue_overloaded":
+                raise
+            count_overflow({(str(payload.get("queue")), "rejected"): 1})
+            response = domain_error_response(exc)
+            response.headers[BACKLOG_HEADER] = header_of(exc.details)
+            return response
         observed.item(result.item.queue.slug, result.item.route_path, result.created)
-    return jsonify(item_to_dict(result.item)), 201 if result.created else 200
+    if result.overflow:
+        count_overflow({(result.item.queue.slug, result.overflow): 1})
+    backlog = result.backlog.to_dict() if result.backlog else None
+    body = {**item_to_dict(result.item), "backlog": backlog}
+    headers = {BACKLOG_HEADER: result.backlog.header()} if result.backlog else {}
+    return jsonify(body), 201 if result.created else 200, headers
 
 
 # Without its own OPTIONS answer, /items/batch would also match /items/<item_id>, and
@@ -61,14 +79,33 @@ def create_items_batch():
     # An entry with a string UTF-8 cannot encode is refused alone; the rest are stored.
     kept = [index for index in range(len(entries)) if index not in refused]
     with observe_ingest("batch") as observed:
-        results = submit_batch(get_session(), [entries[i] for i in kept], current_key().name)
+        outcome = submit_batch_outcome(get_session(), [entries[i] for i in kept],
+                                       current_key().name)
+        results = outcome.results
         results = sorted([{**r, "index": kept[r["index"]]} for r in results]
                          + list(refused.values()), key=lambda r: r["index"])
         observed.batch(entries, results)
     results = [batch_entry(r) for r in results]
     summary = {kind: sum(r["result"] == kind for r in results)
                for kind in ("created", "replayed", "error")}
-    return jsonify({"results": results, "summary": summary}), 200
+    count_overflow(outcome.shed)
+    headers = {}
+    if outcome.backlog:
+        headers[BACKLOG_HEADER] = "; ".join(s.header() for s in outcome.backlog.values())
+    refused = [s.retry_after() for (slug, action), _n in outcome.shed.items()
+               if action == "rejected" for s in [outcome.backlog[slug]]]
+    if refused:
+        headers["Retry-After"] = str(max(refused))
+    backlog = {slug: state.to_dict() for slug, state in outcome.backlog.items()}
+    return jsonify({"results": results, "summary": summary, "backlog": backlog}), 200, headers
+
+
+def header_of(state: dict) -> str:
+    """The Review-Backlog header of a refusal, from the backlog its details carry."""
+    wait = state.get("wait_seconds")
+    return (f"queue={state.get('queue')}, pending={state.get('pending')}, "
+            f"wait={'unknown' if wait is None else f'{wait:.0f}'}, "
+            f"over_cap={'true' if state.get('over_cap') else 'false'}")
 
 
 HISTORY = ("0", "1", "false", "true")  # the documented enum of ?history=

@@ -26,6 +26,23 @@ ERROR = {
 
 NULLABLE_STR = {"type": ["string", "null"]}
 
+BACKLOG = {
+    "type": "object",
+    "description": "The queue's backlog after this request (ingest answers only): open "
+    "items, projected wait of a new one at the pace of the last hour (null: no pace known), "
+    "whether it is at its backlog_cap or its wait over the SLA (then the queue's overflow "
+    "policy applies). Also sent as the `Review-Backlog` header.",
+    "properties": {
+        "queue": {"type": "string"}, "pending": {"type": "integer"},
+        "wait_seconds": {"type": ["number", "null"]}, "over_cap": {"type": "boolean"},
+        "over_sla": {"type": "boolean"}, "backlog_cap": {"type": ["integer", "null"]},
+        "sla_seconds": {"type": "integer"}, "decisions_per_hour": {"type": "number"}},
+}
+BACKLOG_HEADER = {"Review-Backlog": {
+    "description": "`queue=SLUG, pending=N, wait=SECONDS|unknown, over_cap=true|false` "
+    "(a batch: one such group per queue, separated by `; `).",
+    "schema": {"type": "string"}}}
+
 ITEM = {
     "type": "object",
     "required": ["id", "queue", "status", "route", "output", "confidence", "created_at", "sla"],
@@ -60,15 +77,20 @@ ITEM = {
         "purged_at": {**NULLABLE_STR, "description":
                       "When retention purged the payloads (input, output, context, "
                       "metadata); null while they are kept."},
+        "backlog": {"anyOf": [{"$ref": "#/components/schemas/Backlog"}, {"type": "null"}]},
     },
 }
 
 COMPONENTS: dict[str, Any] = {
     "schemas": {"Error": ERROR, "ItemIn": ITEM_IN, "Item": ITEM, "BatchIn": BATCH_IN,
                 "DecisionIn": DECISION_IN,
+                "Backlog": BACKLOG,
                 "BatchOut": {"type": "object", "required": ["results", "summary"], "properties": {
                     "results": {"type": "array", "items": {"type": "object"}},
-                    "summary": {"type": "object"}}},
+                    "summary": {"type": "object"},
+                    "backlog": {"type": "object", "description": "Per queue slug.",
+                                "additionalProperties": {
+                                    "$ref": "#/components/schemas/Backlog"}}}},
                 "DecisionPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
                     "next": NULLABLE_STR}}},
@@ -119,12 +141,20 @@ def query_param(name: str, schema: dict[str, Any], description: str = "") -> dic
 PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/items": {"post": operation(
         "Submit one model output", scope="submit", body="ItemIn",
-        ok={"201": {"description": "Created", **json_content(ref("Item"))},
-            "200": {"description": "Idempotent replay", **json_content(ref("Item"))}},
-        errs=(400, 401, 403, 409, 413, 415, 422, 429, 503))},
+        ok={"201": {"description": "Created", "headers": BACKLOG_HEADER,
+                    **json_content(ref("Item"))},
+            "200": {"description": "Idempotent replay", "headers": BACKLOG_HEADER,
+                    **json_content(ref("Item"))}},
+        errs=(400, 401, 403, 409, 413, 415, 422, 429, 503),
+        described={429: "Too many requests (`rate_limited`), or the queue is overloaded and "
+                   "its overflow policy is `reject` (`queue_overloaded`: nothing stored; "
+                   "`details` is the backlog). Both carry Retry-After."})},
     "/api/v1/items/batch": {"post": operation(
         "Submit up to 500 items", scope="submit", body="BatchIn",
-        ok={"200": {"description": "Per-item results", **json_content(ref("BatchOut"))}},
+        ok={"200": {"description": "Per-item results; an entry an overloaded queue refused "
+                    "is an error with status_code 429 and code `queue_overloaded` (then the "
+                    "answer carries Retry-After)", "headers": BACKLOG_HEADER,
+                    **json_content(ref("BatchOut"))}},
         errs=(400, 401, 403, 413, 415, 422, 429, 503))},
     "/api/v1/items/{item_id}": {"get": operation(
         "Poll an item and its decision", scope="submit",

@@ -9,7 +9,8 @@ from review.api.errors import ApiError
 from review.api.keys import require_key
 from review.api.openapi import PATHS, json_content, operation, query_param
 from review.core.access import report_queue, supervised_queues
-from review.core.db import get_session
+from review.core.db import close_after, get_session
+from review.reports.cost import cost_report
 from review.reports.dashboard import dashboard
 from review.reports.quality import quality_report
 from review.reports.sla_report import parse_range, sla_csv, sla_report_json
@@ -44,8 +45,9 @@ def report_sla():
     queue, span = _queue(), _range()
     fmt = request.args.get("format", "json")
     if fmt == "csv":
-        lines = sla_csv(get_session(), queue, span, request.args.get("table", "breaches"))
-        return Response(stream_with_context(lines), mimetype="text/csv")
+        session = get_session()
+        lines = sla_csv(session, queue, span, request.args.get("table", "breaches"))
+        return Response(stream_with_context(close_after(session, lines)), mimetype="text/csv")
     if fmt != "json":
         raise ApiError(400, "bad_format", "format must be json or csv.")
     return jsonify(sla_report_json(get_session(), queue, span))
@@ -65,6 +67,15 @@ def report_reviewers():
 def report_quality():
     return jsonify(quality_report(get_session(), _queue(), _range(),
                                   request.args.get("version") or None))
+
+
+@bp.get("/reports/cost")
+@require_key("admin")
+def report_cost():
+    session = get_session()
+    slug = request.args.get("queue")
+    queues = [report_queue(session, None, slug)] if slug else supervised_queues(session, None)
+    return jsonify(cost_report(session, queues, _range()))
 
 
 _RANGE = [query_param("from", {"type": "string", "format": "date"}, "First day (UTC), "
@@ -104,5 +115,11 @@ PATHS.update({
         ok={"200": {"description": "The report", **json_content(_OBJECT)}},
         errs=_REPORT_ERRORS, described=_NEEDS_QUEUE)},
 })
+PATHS["/api/v1/reports/cost"] = {"get": operation(
+    "Cost per day, queue, model version and route (model usage, checker usage, review "
+    "time at the queue's hourly rate), totals and cost per correct decision",
+    scope="admin", params=[query_param("queue", {"type": "string"}, "Default: all."), *_RANGE],
+    ok={"200": {"description": "The report", **json_content(_OBJECT)}},
+    errs=_REPORT_ERRORS)}
 PATHS["/api/v1/reports/sla"]["get"]["responses"]["200"]["content"]["text/csv"] = {
     "schema": {"type": "string"}}

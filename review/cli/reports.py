@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 from flask.cli import with_appcontext
 
+from review.core.access import report_queue, supervised_queues
 from review.core.db import get_session
+from review.core.errors import DomainError
+from review.reports.cost import cost_report
 from review.reports.rollups import refresh_rollups
+from review.reports.sla_report import parse_range
 
 
-@click.group("reports", help="Supervisor reports: daily rollups.")
+@click.group("reports", help="Supervisor reports: daily rollups, cost, forecast.")
 def reports_group() -> None:
     pass
 
@@ -24,3 +30,41 @@ def reports_rollup(days: int, rebuild: bool) -> None:
     """Store the report rows of closed days (the periodic job does this too)."""
     stored = refresh_rollups(get_session(), days=days, rebuild=rebuild)
     click.echo(f"rolled up {stored} kind-days")
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@reports_group.command("cost")
+@click.option("--queue", "slug", default=None, help="One queue (default: all).")
+@click.option("--from", "raw_from", default=None, help="First day, YYYY-MM-DD.")
+@click.option("--to", "raw_to", default=None, help="Last day, YYYY-MM-DD (default today).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@with_appcontext
+def reports_cost(slug: str | None, raw_from: str | None, raw_to: str | None,
+                 as_json: bool) -> None:
+    """Cost per day, queue, model version and route; cost per correct decision."""
+    session = get_session()
+    try:
+        queues = [report_queue(session, None, slug)] if slug \
+            else supervised_queues(session, None)
+        report = cost_report(session, queues, parse_range(raw_from, raw_to))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{'day':10}  {'queue':16} {'model':20} {'route':5} {'items':>6} "
+               f"{'model':>10} {'check':>10} {'human':>10} {'total':>10} {'per correct':>11}")
+    for row in report["rows"]:
+        model = "|".join(str(v) for v in (row["model"]["name"], row["model"]["version"]))
+        cost = row["cost"]
+        click.echo(f"{row['day']:10}  {row['queue']:16} {model[:20]:20} {row['route']:5} "
+                   f"{row['items']:>6} {cost['model']:>10.4f} {cost['check']:>10.4f} "
+                   f"{cost['human']:>10.4f} {cost['total']:>10.4f} "
+                   f"{_money(row['cost_per_correct_decision']):>11}")
+    total = report["total"]
+    if total:
+        click.echo(f"total: {total['cost']['total']:.4f} over {total['items']} items; "
+                   f"per correct decision {_money(total['cost_per_correct_decision'])}")

@@ -74,6 +74,24 @@ class Decision:
 
 
 @dataclass
+class Backlog:
+    """The queue's backlog as an ingest answer reports it: degrade gracefully when
+    `over_cap` (or `wait_seconds` is long) instead of piling on."""
+
+    queue: str
+    pending: int
+    wait_seconds: float | None  # None: no pace known yet
+    over_cap: bool
+    over_sla: bool
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Backlog:
+        return cls(d.get("queue", ""), int(d.get("pending") or 0), d.get("wait_seconds"),
+                   bool(d.get("over_cap")), bool(d.get("over_sla")), d)
+
+
+@dataclass
 class Item:
     id: str
     queue: str
@@ -87,6 +105,7 @@ class Item:
     check: Check | None
     created_at: datetime | None
     raw: dict[str, Any] = field(repr=False)
+    backlog: Backlog | None = None  # set on answers to submit(), None when polled
 
     @property
     def decided(self) -> bool:
@@ -106,6 +125,7 @@ class Item:
             decision=Decision.from_dict(d["decision"]) if d.get("decision") else None,
             check=Check.from_dict(d["check"]) if d.get("check") else None,
             created_at=_when(d.get("created_at")), raw=d,
+            backlog=Backlog.from_dict(d["backlog"]) if d.get("backlog") else None,
         )
 
 
@@ -127,6 +147,7 @@ class BatchResult:
     entries: list[BatchEntry]
     summary: dict[str, int]
     raw: dict[str, Any] = field(repr=False)
+    backlog: dict[str, Backlog] = field(default_factory=dict)  # per queue slug
 
     @property
     def errors(self) -> list[BatchEntry]:
@@ -150,7 +171,8 @@ class BatchResult:
                     details=err.get("details"))
             entries.append(BatchEntry(r["index"], r["result"], r.get("id"),
                                       r.get("status"), error))
-        return cls(entries, dict(d.get("summary") or {}), d)
+        backlog = {slug: Backlog.from_dict(b) for slug, b in (d.get("backlog") or {}).items()}
+        return cls(entries, dict(d.get("summary") or {}), d, backlog)
 
 
 class Timeout(ReviewError, TimeoutError):

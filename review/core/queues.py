@@ -41,6 +41,17 @@ POLICY_FIELDS: dict[str, Any] = {
     "confidence_level": 0.95,
     "breaker_window": 100,
     "rollout_hold_seconds": 3600,
+    # Overload and cost (docs/overload-and-cost.md): what ingest does when the backlog is
+    # over `backlog_cap` or its projected wait over the SLA, who is brought in, what a
+    # reviewer's hour costs and the checker's daily spend limit.
+    "overflow": "accept",
+    "fallback_outcome": "reject",
+    "fallback_reason": "overflow",
+    "fallback_audit_rate": 0.0,
+    "overflow_priority_floor": 90,
+    "overflow_reviewers": [],
+    "human_hourly_rate": None,
+    "checker_daily_budget": None,
 }
 
 
@@ -69,6 +80,7 @@ def validate_policy(slug: str, spec: dict[str, Any]) -> dict[str, Any]:
     if policy["review_below"] > policy["auto_approve_at"]:
         raise PolicyError(f"queue {slug}: review_below must not exceed auto_approve_at")
     _validate_adaptive(slug, policy)
+    _validate_overload(slug, policy)
     for field in ("sla_seconds", "required_reviews", "breaker_window"):
         if not isinstance(policy[field], int) or policy[field] < 1:
             raise PolicyError(f"queue {slug}: {field} must be a positive integer")
@@ -99,6 +111,42 @@ def _validate_adaptive(slug: str, policy: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
             raise PolicyError(f"queue {slug}: {field} must be a number strictly between 0 "
                               "and 1")
+        policy[field] = float(value)
+
+
+OVERFLOW_POLICIES = ("accept", "reject", "fallback")
+FALLBACK_OUTCOMES = ("reject", "approve")
+
+
+def _validate_overload(slug: str, policy: dict[str, Any]) -> None:
+    if policy["overflow"] not in OVERFLOW_POLICIES:
+        raise PolicyError(f"queue {slug}: overflow must be one of {', '.join(OVERFLOW_POLICIES)}")
+    if policy["fallback_outcome"] not in FALLBACK_OUTCOMES:
+        raise PolicyError(f"queue {slug}: fallback_outcome must be one of "
+                          f"{', '.join(FALLBACK_OUTCOMES)}")
+    reason = policy["fallback_reason"]
+    if not isinstance(reason, str) or not 0 < len(reason) <= 200:
+        raise PolicyError(f"queue {slug}: fallback_reason must be a string of 1 to 200 "
+                          "characters")
+    rate = policy["fallback_audit_rate"]
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        raise PolicyError(f"queue {slug}: fallback_audit_rate must be a number in [0, 1]")
+    policy["fallback_audit_rate"] = float(rate)
+    floor = policy["overflow_priority_floor"]
+    if floor is not None and (isinstance(floor, bool) or not isinstance(floor, int)
+                              or not 0 <= floor <= 100):
+        raise PolicyError(f"queue {slug}: overflow_priority_floor must be an integer in "
+                          "[0, 100]")
+    names = policy["overflow_reviewers"]
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        raise PolicyError(f"queue {slug}: overflow_reviewers must be a list of user names")
+    for field in ("human_hourly_rate", "checker_daily_budget"):
+        value = policy[field]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 \
+                or value != value or value == float("inf"):
+            raise PolicyError(f"queue {slug}: {field} must be a non-negative number")
         policy[field] = float(value)
 
 

@@ -50,8 +50,9 @@ from review.core.errors import Conflict, DomainError, NotAllowed
 from review.core.events import record_event
 from review.core.models import Item, Queue, Review, User
 from review.core.settings import settings
-from review.human.skips import remember_skip, skipped
 from review.core.tracing import span
+from review.human.overflow import overflow_claim_rules
+from review.human.skips import remember_skip, skipped
 
 # An escalated item jumps ahead of ordinary work in the supervisors' view.
 ESCALATION_PRIORITY_BOOST = 30
@@ -201,16 +202,18 @@ def claim_next(session: Session, user: User, queue: Queue, *, exclude: Iterable[
     if postgres:
         # Again: a failed renewal rolled back, which dropped the first lock.
         session.execute(select(func.pg_advisory_xact_lock(user.id, queue.id)))
+        extra, first = overflow_claim_rules(session, Item, user, queue, now)
         item_id = session.scalar(
-            select(Item.id).where(*_claimable(session, Item, user, queue, exclude))
-            .order_by(*_order(Item)).limit(1).with_for_update(skip_locked=True))
+            select(Item.id).where(*_claimable(session, Item, user, queue, exclude), *extra)
+            .order_by(*first, *_order(Item)).limit(1).with_for_update(skip_locked=True))
         won = item_id is not None and session.execute(
             update(Item).where(Item.id == item_id, Item.status == "pending").values(**values)
             .execution_options(synchronize_session=False)).rowcount == 1
     else:
         cand, mine = aliased(Item), aliased(Item)
-        pick = (select(cand.id).where(*_claimable(session, cand, user, queue, exclude))
-                .order_by(*_order(cand)).limit(1).scalar_subquery())
+        extra, first = overflow_claim_rules(session, cand, user, queue, now)
+        pick = (select(cand.id).where(*_claimable(session, cand, user, queue, exclude), *extra)
+                .order_by(*first, *_order(cand)).limit(1).scalar_subquery())
         holds_one = exists(select(mine.id).where(
             mine.queue_id == queue.id, mine.claimed_by == user.id, mine.status == "in_review"))
         item_id = session.scalar(

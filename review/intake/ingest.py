@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -26,10 +26,13 @@ from review.core.netguard import UnsafeUrl, check_url
 from review.core.settings import settings
 from review.core.tracing import ingest_trace, span
 from review.human.decisions import apply_auto_decision
+from review.intake.budget import EXHAUSTED_REASON, exhausted
 from review.intake.normalise import DEFAULTS, body_hash, hash_matches
+from review.intake.overflow import Shedding
 from review.intake.routing import route_new_item
 from review.intake.schemas import ITEM_IN, validation_errors
 from review.intake.secondary_check import enqueue_check
+from review.reports.overload import BacklogState, backlog_state
 from review.webhooks.outbox import queue_decision_webhook
 
 
@@ -37,6 +40,17 @@ from review.webhooks.outbox import queue_decision_webhook
 class IngestResult:
     item: Item
     created: bool
+    # The queue's backlog after this request (what upstream is told), and how the
+    # overflow policy treated the item: None, "fallback" (or "accepted" over the cap).
+    backlog: BacklogState | None = None
+    overflow: str | None = None
+
+
+@dataclass
+class BatchOutcome:
+    results: list[dict[str, Any]]
+    backlog: dict[str, BacklogState] = field(default_factory=dict)
+    shed: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def new_item_id() -> str:
@@ -78,10 +92,12 @@ def load_queues(session: Session, slugs: set[str]) -> dict[str, Queue]:
 
 
 def build_item(session: Session, payload: dict[str, Any], queue: Queue, submitter: str,
-               digest: str) -> Item:
-    """A new routed item, not yet added to the session (`_stage` does that)."""
+               digest: str, budget_memo: dict[int, float] | None = None) -> Item:
+    """A new routed item, not yet added to the session (`_stage` does that). An item for
+    the check goes to a human while the queue's checker budget is spent (budget.py)."""
     now = utcnow()
     model = payload.get("model") or {}
+    usage = payload.get("usage") or {}
     item = Item(
         id=new_item_id(),
         queue_id=queue.id,
@@ -104,6 +120,9 @@ def build_item(session: Session, payload: dict[str, Any], queue: Queue, submitte
         escalated=False,
         version=1,
         check_attempts=0,
+        usage_input_tokens=usage.get("input_tokens"),
+        usage_output_tokens=usage.get("output_tokens"),
+        usage_cost=usage.get("cost"),
     )
     route = route_new_item(session, queue, item)
     item.route_path = route.path
@@ -112,9 +131,13 @@ def build_item(session: Session, payload: dict[str, Any], queue: Queue, submitte
     item.shadow_route = route.shadow_route
     item.status = route.status
     item.priority = min(100, item.priority + route.priority_boost)
-    if route.path == "auto":
+    skipped = exhausted(session, queue, now, budget_memo) if route.path == "check" else None
+    if skipped:
+        item.route_path, item.status = "human", "pending"
+        item.route_reasons = [*route.reasons, skipped]
+    if item.route_path == "auto":
         apply_auto_decision(item, route.reasons)
-    elif route.path == "human":
+    elif item.route_path == "human":
         item.due_at = now + timedelta(seconds=queue.sla_seconds)
     else:
         item.check_enqueued_at = now
@@ -131,11 +154,19 @@ def _stage(session: Session, item: Item, actor: str) -> list[dict[str, Any]]:
             "audit_sampled": item.audit_sampled, "shadow_route": item.shadow_route}),
     ]
     if item.route_path == "auto":
-        events.append(event_row(item.id, "decided", "router",
-                                {"outcome": "approve", "kind": "router"}))
+        if item.decided_by == "overflow":
+            events.append(event_row(item.id, "overflow", "router", {
+                "policy": "fallback", "reason": item.decision_reason,
+                "audit_sampled": item.audit_sampled}))
+        events.append(event_row(item.id, "decided", item.decided_by or "router",
+                                {"outcome": item.decision_outcome, "kind": "router",
+                                 "reason": item.decision_reason}))
         queue_decision_webhook(session, item)
     elif item.route_path == "check":
         after_commit(session, enqueue_check, item.id, item.queue.checker)
+    if any(str(r).startswith(EXHAUSTED_REASON) for r in item.route_reasons or []):
+        events.append(event_row(item.id, "checker_skipped", "router", {
+            "reason": EXHAUSTED_REASON, "budget": item.queue.checker_daily_budget}))
     return events
 
 
@@ -164,7 +195,16 @@ def _find_existing(
 
 @span("review.ingest")
 def submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
-    """Store one item (or return the replayed one) and commit."""
+    """Store one item (or return the replayed one) and commit; the answer carries the
+    queue's backlog. A queue whose overflow policy refuses it raises RateLimited
+    (`queue_overloaded`) with nothing stored but the refusal's audit row."""
+    result = _submit_item(session, payload, submitter)
+    if result.backlog is None:
+        result.backlog = backlog_state(session, result.item.queue, utcnow())
+    return result
+
+
+def _submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
     slug = _queue_slug(payload)
     queues = load_queues(session, {slug} if slug else set())
     queue = validate_payload(payload, queues)
@@ -175,6 +215,12 @@ def submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
         if existing is not None:
             return _replay(existing, payload, digest)
     item = build_item(session, payload, queue, submitter, digest)
+    shedding = Shedding(item.created_at)
+    action = shedding.judge(session, item, queue)
+    shedding.record(session, submitter)
+    if action == "reject":
+        session.commit()  # the refusal's audit row and alert; the item is not stored
+        raise shedding.refusal(queue)
     try:
         _write(session, _stage(session, item, submitter))
     except IntegrityError:
@@ -184,12 +230,22 @@ def submit_item(session: Session, payload: Any, submitter: str) -> IngestResult:
         if existing is None:
             raise
         return _replay(existing, payload, digest)
-    return IngestResult(item, created=True)
+    accepted = bool(shedding.counts.get((queue.slug, "accepted")))
+    return IngestResult(item, created=True, backlog=shedding.states.get(queue.id),
+                        overflow=action or ("accepted" if accepted else None))
 
 
 def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[dict[str, Any]]:
     """Store every valid item of a batch; one result per input, in order."""
+    return submit_batch_outcome(session, payloads, submitter).results
+
+
+def submit_batch_outcome(session: Session, payloads: list[Any], submitter: str
+                         ) -> BatchOutcome:
+    """`submit_batch` with the backlog of each queue named and what overflow shed."""
     queues = load_queues(session, {s for s in map(_queue_slug, payloads) if s})
+    shedding = Shedding(utcnow())
+    budget_memo: dict[int, float] = {}
     results: list[dict[str, Any] | None] = [None] * len(payloads)
     fresh: dict[tuple[int, str | None], tuple[int, Item]] = {}
     keyed: dict[tuple[int, str], list[int]] = {}
@@ -223,7 +279,11 @@ def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[
             except DomainError as exc:
                 results[index] = _error_result(index, exc)
             continue
-        item = build_item(session, payload, queue, submitter, digest)
+        item = build_item(session, payload, queue, submitter, digest, budget_memo)
+        action = shedding.judge(session, item, queue)
+        if action == "reject":
+            results[index] = _error_result(index, shedding.refusal(queue))
+            continue
         fresh[key if key[1] is not None else (queue.id, item.id)] = (index, item)
         new_items.append((index, item))
         provisional.append(index)
@@ -233,6 +293,7 @@ def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[
               sorted(new_items, key=lambda pair: (pair[1].queue_id, pair[1].external_id or "",
                                                   pair[1].id))}
     events = [e for index, _item in new_items for e in staged[index]]
+    shedding.record(session, submitter)
     try:
         _write(session, events)
     except IntegrityError:
@@ -244,11 +305,23 @@ def submit_batch(session: Session, payloads: list[Any], submitter: str) -> list[
         session.rollback()
         for index in provisional:
             results[index] = _one_by_one(session, payloads[index], submitter, index)
-        return [r for r in results if r is not None]
+        return _batch_outcome(session, queues, results, Shedding(utcnow()))
     for index, item in new_items:
         results[index] = {"index": index, "result": "created", "id": item.id,
                           "status": item.status}
-    return [r for r in results if r is not None]
+        if item.decided_by == "overflow":
+            results[index]["overflow"] = "fallback"
+    return _batch_outcome(session, queues, results, shedding)
+
+
+def _batch_outcome(session: Session, queues: dict[str, Queue],
+                   results: list[dict[str, Any] | None], shedding: Shedding) -> BatchOutcome:
+    """The answer, with the backlog of every queue the batch named (measured if this
+    request did not already)."""
+    backlog = {}
+    for queue in queues.values():
+        backlog[queue.slug] = shedding.state(session, queue)
+    return BatchOutcome([r for r in results if r is not None], backlog, dict(shedding.counts))
 
 
 def _one_by_one(session: Session, payload: Any, submitter: str, index: int) -> dict[str, Any]:

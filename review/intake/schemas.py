@@ -37,6 +37,14 @@ ITEM_IN: dict[str, Any] = {
         "metadata": {"type": "object"},
         "callback_url": {"type": "string", "minLength": 1, "maxLength": 2000,
                          "description": "Where the decision webhook goes."},
+        "usage": {"type": "object", "additionalProperties": False,
+                  "description": "The upstream model's usage for this output (stored for "
+                  "the cost report): tokens and its cost in the currency of the queue's "
+                  "human_hourly_rate.",
+                  "properties": {
+                      "input_tokens": {"type": "integer", "minimum": 0, "maximum": 10**12},
+                      "output_tokens": {"type": "integer", "minimum": 0, "maximum": 10**12},
+                      "cost": {"type": "number", "minimum": 0, "maximum": 10**9}}},
     },
 }
 

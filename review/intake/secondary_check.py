@@ -27,6 +27,7 @@ from review.core.settings import settings
 from review.core.tracing import span
 from review.human.decisions import record_decision
 from review.intake.checks import CheckInput, CheckResult, run_checker
+from review.intake.checks.base import usage_columns
 from review.intake.routing import AUDIT_PRIORITY_BOOST, CHECK_FAIL_PRIORITY_BOOST, audit_sampled
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ def apply_check_result(
         check_latency_ms=result.latency_ms,
         checked_at=now,
         version=item.version + 1,
+        **usage_columns(result.usage),  # the checker's own spend (cost report, budget)
     )
     passed = result.verdict == "pass"
     audited = passed and _audit_check_pass(item)

@@ -37,6 +37,7 @@ from review.core.clock import utcnow
 from review.core.liveness import liveness
 from review.core.models import Alert, Item, LearnedThreshold, Queue, WebhookAttempt, WebhookDelivery
 from review.reports.backlog import OPEN_STATUSES
+from review.reports.cost import cost_totals
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WINDOW = timedelta(hours=24)
@@ -51,6 +52,16 @@ INGEST_SECONDS = Histogram(
     "review_ingest_seconds", "Ingest request latency; a batch is labelled queue=* route=*",
     ["endpoint", "queue", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+OVERFLOW_ITEMS = Counter(
+    "review_overflow_items", "Items an overloaded queue's overflow policy handled, by action: "
+    "rejected (429, not stored), fallback (decided at once), accepted (stored over the cap)",
+    ["queue", "action"])
+
+
+def count_overflow(counts: dict[tuple[str, str], int]) -> None:
+    """Count the items an ingest request shed (or accepted over the cap), by queue."""
+    for (queue, action), n in counts.items():
+        OVERFLOW_ITEMS.labels(queue, action).inc(n)
 
 
 class IngestObservation:
@@ -101,6 +112,7 @@ class DatabaseCollector(Collector):
         yield from self._webhooks()
         yield from self._alerts()
         yield from self._adaptive()
+        yield from self._cost()
         yield from self._liveness()
 
     def _backlog(self, slugs: dict[int, str]) -> Iterator[Any]:
@@ -223,6 +235,23 @@ class DatabaseCollector(Collector):
             value = row.threshold if row.threshold is not None else -1
             threshold.add_metric([slug, row.model_version, row.prompt_version], value)
         yield from (breaker, share, threshold)
+
+    def _cost(self) -> Iterator[Any]:
+        """Cost and tokens of the items created in the last 24 h (review/reports/cost.py)."""
+        cost = GaugeMetricFamily("review_cost_24h", "Cost of items created in the last 24 h, "
+                                 "by source: model (upstream usage), check, human (review time "
+                                 "at the queue's hourly rate)", labels=["queue", "source"])
+        tokens = GaugeMetricFamily("review_tokens_24h", "Tokens of items created in the last "
+                                   "24 h, by source (model, check) and direction",
+                                   labels=["queue", "source", "direction"])
+        for slug, totals in cost_totals(self.session, self.now - WINDOW, self.now).items():
+            for source in ("model", "check", "human"):
+                cost.add_metric([slug, source], totals[f"cost_{source}"])
+            for source in ("model", "check"):
+                for direction in ("input", "output"):
+                    tokens.add_metric([slug, source, direction],
+                                      totals[f"tokens_{source}_{direction}"])
+        yield from (cost, tokens)
 
     def _liveness(self) -> Iterator[Any]:
         alive = liveness(self.now.replace(tzinfo=UTC).timestamp())

@@ -8,7 +8,13 @@ make the table modules import each other."""
 from review.core.models.account_tables import AccountEvent, ApiKey, User
 from review.core.models.base import ITEM_STATUSES, KEY_SCOPES, ROLES, Base, BigId, JsonType
 from review.core.models.item_tables import Item, ItemEvent, Review
-from review.core.models.queue_tables import LearnedThreshold, PolicyChange, Queue, QueueMember
+from review.core.models.queue_tables import (
+    LearnedThreshold,
+    OverflowShed,
+    PolicyChange,
+    Queue,
+    QueueMember,
+)
 from review.core.models.report_tables import Alert, ReportRollup, ReportRollupDay
 from review.core.models.webhook_tables import WebhookAttempt, WebhookDelivery
 
@@ -24,6 +30,7 @@ __all__ = [
     "JsonType",
     "KEY_SCOPES",
     "LearnedThreshold",
+    "OverflowShed",
     "PolicyChange",
     "Queue",
     "QueueMember",

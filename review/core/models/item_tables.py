@@ -69,6 +69,13 @@ class Item(Base):
     check_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     check_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     checked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Usage: the upstream model's (as submitted) and the checker's own (migration 0010).
+    usage_input_tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    usage_output_tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    usage_cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+    check_input_tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    check_output_tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    check_cost: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Decision.
     decision_outcome: Mapped[str | None] = mapped_column(String(10), nullable=True)
     decision_output: Mapped[Any] = mapped_column(JsonType, nullable=True)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -45,6 +46,15 @@ class Queue(Base):
     confidence_level: Mapped[float] = mapped_column(Float, default=0.95)
     breaker_window: Mapped[int] = mapped_column(Integer, default=100)
     rollout_hold_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Overload and cost (docs/overload-and-cost.md, migration 0010).
+    overflow: Mapped[str] = mapped_column(String(8), default="accept")
+    fallback_outcome: Mapped[str] = mapped_column(String(8), default="reject")
+    fallback_reason: Mapped[str] = mapped_column(String(200), default="overflow")
+    fallback_audit_rate: Mapped[float] = mapped_column(Float, default=0.0)
+    overflow_priority_floor: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    overflow_reviewers: Mapped[list[Any]] = mapped_column(JsonType, default=list)
+    human_hourly_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    checker_daily_budget: Mapped[float | None] = mapped_column(Float, nullable=True)
     # ... and the state the learner and supervisors change (not in policy files, so
     # `queues apply` never resets it).
     rollout_stage: Mapped[str] = mapped_column(String(8), default="100%")
@@ -70,6 +80,23 @@ class QueueMember(Base):
     queue: Mapped[Queue] = relationship(back_populates="members")
     # The mapper registry resolves the name; a TYPE_CHECKING import would make an import cycle.
     user: Mapped[User] = relationship(back_populates="memberships")  # type: ignore[name-defined]  # noqa: F821
+
+
+class OverflowShed(Base):
+    """Items refused at the door by a queue's `overflow = "reject"` policy: nothing of
+    them is stored as an item, so this row is their audit trail (one per request)."""
+
+    __tablename__ = "overflow_sheds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    submitter: Mapped[str] = mapped_column(String(80))
+    items: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    external_ids: Mapped[list[Any]] = mapped_column(JsonType, default=list)
+
+    __table_args__ = (Index("ix_overflow_sheds_queue_at", "queue_id", "at"),)
 
 
 class PolicyChange(Base):

@@ -24,6 +24,9 @@ class CheckResult:
     score: float | None = None
     reason: str = ""
     latency_ms: float = 0.0
+    # The checker's own usage when it reports it (an LLM judge's tokens and cost):
+    # {input_tokens, output_tokens, cost}, each optional; see `clean_usage`.
+    usage: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Fail loudly at construction: a malformed result must never be stored.
@@ -41,8 +44,12 @@ class CheckResult:
             object.__setattr__(self, "reason", self.reason[: REASON_CHARS - 1] + "…")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the shape stored on the item and shown in the API)."""
-        return asdict(self)
+        """A JSON-ready dict (the shape stored on the item and shown in the API); `usage`
+        only when the checker reported one."""
+        data = asdict(self)
+        if data["usage"] is None:
+            del data["usage"]
+        return data
 
 
 @dataclass(kw_only=True)
@@ -71,6 +78,44 @@ class CheckInput:
             "model": self.model,
             "metadata": self.metadata,
         }
+
+
+USAGE_LIMITS = {"input_tokens": 10**12, "output_tokens": 10**12, "cost": 10**9}
+
+
+def clean_usage(raw: Any) -> dict[str, Any] | None:
+    """The valid parts of a reported usage object (non-negative, bounded numbers; tokens
+    integers); None when nothing valid is left. A bad usage never fails a check: the
+    verdict is what matters, the accounting is best effort."""
+    if not isinstance(raw, dict):
+        return None
+    usage: dict[str, Any] = {}
+    for name, limit in USAGE_LIMITS.items():
+        value = raw.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if name != "cost" and not isinstance(value, int):
+            continue
+        if math.isfinite(value) and 0 <= value <= limit:
+            usage[name] = value
+    return usage or None
+
+
+def sum_usage(parts: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """A composite check's usage: the sum of its parts' (None when none reported any)."""
+    total: dict[str, Any] = {}
+    for usage in parts:
+        for name, value in (usage or {}).items():
+            total[name] = total.get(name, 0) + value
+    return total or None
+
+
+def usage_columns(usage: dict[str, Any] | None) -> dict[str, Any]:
+    """The item columns a check's usage is stored in (migration 0010)."""
+    usage = usage or {}
+    return {"check_input_tokens": usage.get("input_tokens"),
+            "check_output_tokens": usage.get("output_tokens"),
+            "check_cost": usage.get("cost")}
 
 
 def grade(score: float, *, threshold: float, fail_below: float) -> Verdict:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from review.intake.checks.base import CheckInput, CheckResult, clip
+from review.intake.checks.base import CheckInput, CheckResult, clean_usage, clip
 
 SECRET_HEADER = "X-Review-Check-Secret"
 ANSWER_VERDICTS = ("pass", "fail", "unsure")
@@ -85,7 +85,7 @@ def parse_answer(raw: bytes) -> CheckResult:
     reason = data.get("reason")
     if reason is not None and not isinstance(reason, str):
         return _error(f"answer reason must be a string, not {type(reason).__name__}")
-    return CheckResult("http", verdict, score, reason or "")
+    return CheckResult("http", verdict, score, reason or "", usage=clean_usage(data.get("usage")))
 
 
 def _read_capped(response: requests.Response, deadline: float) -> bytes:

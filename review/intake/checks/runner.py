@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from review.intake.checks import builtin
-from review.intake.checks.base import CheckInput, CheckResult, Verdict, clip
+from review.intake.checks.base import CheckInput, CheckResult, Verdict, clip, sum_usage
 from review.intake.checks.httpcheck import http
 
 Checker = Callable[..., CheckResult]
@@ -110,4 +110,5 @@ def _all(options: dict[str, Any], item: CheckInput, depth: int) -> CheckResult:
     scores = [r.score for r in results if r.score is not None]
     reason = "; ".join(f"{r.checker}: {r.verdict}" + (f" ({r.reason})" if r.reason else "")
                        for r in results)
-    return CheckResult(COMPOSITE, verdict, min(scores) if scores else None, reason)
+    return CheckResult(COMPOSITE, verdict, min(scores) if scores else None, reason,
+                       usage=sum_usage([r.usage for r in results]))
