@@ -224,7 +224,7 @@ def finish_sign_in(session: Session, cfg: Settings, pending: Any,
     if params.get("error"):
         error = "".join(c for c in str(params["error"])[:60] if c.isalnum() or c in "_-")
         raise refused("sso_denied", f"The sign-in provider did not sign you in ({error}).",
-                      str(params.get("error_description", ""))[:200])
+                      repr(str(params.get("error_description", ""))[:200]))
     code = params.get("code")
     if not code:
         raise refused("sso_bad_response", "The sign-in provider's answer has no code.")

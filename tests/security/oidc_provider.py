@@ -43,6 +43,11 @@ class Provider:
         # with instead of the published one.
         self.tamper: dict[str, Any] = {}
         self.sign_with: RSAKey | None = None
+        # (status, body) the token endpoint answers instead, after checking the request;
+        # extra fields for the discovery document; a JWKS to publish instead.
+        self.token_answer: tuple[int, Any] | None = None
+        self.discovery_extra: dict[str, Any] = {}
+        self.jwks_answer: Any = None
         self.codes: dict[str, dict[str, Any]] = {}
         self.token_requests: list[dict[str, str]] = []
         self.realm = "/realms/" + secrets.token_hex(4)
@@ -78,9 +83,12 @@ class Provider:
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic"],
             "code_challenge_methods_supported": ["S256"],
+            **self.discovery_extra,
         })
 
     def _jwks(self):  # noqa: ANN202 - a Flask view
+        if self.jwks_answer is not None:
+            return jsonify(self.jwks_answer)
         return jsonify({"keys": [self.key.as_dict(private=False)]})
 
     def _authorize(self):  # noqa: ANN202 - a Flask view
@@ -112,6 +120,11 @@ class Provider:
             hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         if challenge != grant["challenge"] or form.get("redirect_uri") != grant["redirect_uri"]:
             return jsonify({"error": "invalid_grant", "why": "PKCE or redirect_uri"}), 400
+        if self.token_answer is not None:
+            status, body = self.token_answer
+            if isinstance(body, str):
+                return body, status, {"Content-Type": "application/json"}
+            return jsonify(body), status
         now = int(time.time())
         claims = {"iss": self.issuer, "aud": self.client_id, "iat": now, "exp": now + 300,
                   "nonce": grant["nonce"], **grant["person"]}

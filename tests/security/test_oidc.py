@@ -256,6 +256,26 @@ def test_a_token_signed_by_an_unpublished_key_is_refused(sso_app, provider, db):
     assert_refused(sign_in(browser), 401, "invalid signature", browser, db, provider)
 
 
+def test_the_providers_key_rotation_is_followed(sso_app, provider, queues, db, monkeypatch):
+    """A token under a key id the cached JWKS lacks makes the service fetch the JWKS
+    again (at most every JWKS_REFETCH seconds: within that, it stays refused)."""
+    from review.core import oidc_protocol
+
+    provider.person["groups"] = ["rv-team"]
+    sso = sso_app()
+    assert signed_in_ok(sso)  # the JWKS with k1 is cached now
+    provider.key = new_key("k2")  # rotated: k2 published and used
+    browser = sso.test_client()
+    assert_refused_after_creation(sign_in(browser), browser)
+    monkeypatch.setattr(oidc_protocol, "JWKS_REFETCH", 0)  # as if 30 s had passed
+    assert signed_in_ok(sso)
+
+
+def assert_refused_after_creation(response, browser) -> None:
+    assert response.status_code == 401 and "invalid signature" in page(response)
+    assert not signed_in(browser)
+
+
 def test_a_state_mismatch_is_refused(sso_app, provider, db):
     browser = sso_app().test_client()
     back = start(browser)
@@ -303,6 +323,46 @@ def test_the_provider_down_at_the_token_exchange_is_a_503(sso_app, provider, db)
     provider.stop()
     response = browser.get(f"{back.path}?{back.query}")
     assert_refused(response, 503, "could not be reached", browser, db, provider)
+
+
+@pytest.mark.parametrize("status, body, expected", [
+    (200, "not json at all", 503),
+    (200, {}, 503),
+    (200, {"access_token": "x", "token_type": "Bearer"}, 503),
+    (200, {"access_token": "x", "token_type": "Bearer", "id_token": 5}, 503),
+    (200, {"access_token": "x", "token_type": "Bearer", "id_token": "a.b.c"}, 401),
+    (200, {"access_token": "x", "token_type": "Bearer", "id_token": "x" * 10000}, 401),
+    (200, [1, 2], 503),
+    (400, {"error": "invalid_grant"}, 401),
+    (500, "<html>oops</html>", 503),
+])
+def test_a_broken_token_answer_is_a_clear_refusal(sso_app, provider, db, status, body,
+                                                  expected):
+    provider.person["groups"] = ["rv-team"]
+    provider.token_answer = (status, body)
+    browser = sso_app().test_client()
+    response = sign_in(browser)
+    assert response.status_code == expected, page(response)
+    assert "Traceback" not in page(response) and not signed_in(browser)
+
+
+@pytest.mark.parametrize("extra, jwks", [
+    ({"issuer": "http://127.0.0.1:1/someone-else"}, None),
+    ({"jwks_uri": None}, None),
+    ({}, {"keys": "nope"}),
+    ({}, [1]),
+])
+def test_a_broken_discovery_document_or_jwks_is_a_503(sso_app, provider, db, extra, jwks):
+    provider.person["groups"] = ["rv-team"]
+    provider.discovery_extra, provider.jwks_answer = extra, jwks
+    browser = sso_app().test_client()
+    begun = browser.get("/login/sso")
+    if begun.status_code == 302:  # the discovery document was usable: the keys are not
+        back = urlsplit(requests.get(begun.headers["Location"], allow_redirects=False,
+                                     timeout=10).headers["Location"])
+        begun = browser.get(f"{back.path}?{back.query}")
+    assert begun.status_code == 503 and "could not be reached" in page(begun)
+    assert not signed_in(browser)
 
 
 @pytest.mark.parametrize("query", [
