@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from flask import Flask, Response, g, request
@@ -98,18 +98,18 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class StderrHandler(logging.StreamHandler):
+class StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is at the time (test runners swap it)."""
 
     def __init__(self) -> None:
         super().__init__()
 
     @property
-    def stream(self):  # noqa: ANN201 - a text stream
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:  # noqa: ANN001
+    def stream(self, _value: TextIO) -> None:
         pass
 
 

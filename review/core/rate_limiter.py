@@ -65,11 +65,11 @@ class AppLimiter(Limiter):
     route decorators are made once at import, and each app has its own Redis."""
 
     @property
-    def storage(self) -> RedisStorage:  # type: ignore[override]
+    def storage(self) -> RedisStorage:
         return app_storage()
 
     @property
-    def limiter(self) -> RateLimiter:  # type: ignore[override]
+    def limiter(self) -> RateLimiter:
         return MovingWindowRateLimiter(app_storage())
 
 

@@ -77,7 +77,7 @@ def authenticate(session: Session, name: str, password: str, address: str) -> Us
         ok = False
     else:
         ok = verify_password(user, password) and user.active
-    if not ok:
+    if user is None or not ok:
         raise Unauthenticated("bad_credentials", "Unknown name or wrong password.")
     clear(pair_limit, *pair_bucket)
     take_back(per_address)
