@@ -1,6 +1,7 @@
 """The JSON API, version 1: importing this package registers every route on `bp`."""
 
-from review.api import admin, items, openapi, queues, reports, reviewer, webhooks
+from review.api import admin, exports, items, openapi, queues, reports, reviewer, webhooks
 from review.api.blueprint import bp
 
-__all__ = ["admin", "bp", "items", "openapi", "queues", "reports", "reviewer", "webhooks"]
+__all__ = ["admin", "bp", "exports", "items", "openapi", "queues", "reports", "reviewer",
+           "webhooks"]

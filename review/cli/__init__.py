@@ -15,6 +15,7 @@ from review.cli import (
     audit,
     data,
     db,
+    export,
     items,
     keys,
     queues,
@@ -45,5 +46,5 @@ def main() -> None:
 for _command in (db.db_group, users.users_group, keys.keys_group, queues.queues_group,
                  audit.audit_group, serve.worker, serve.serve, retention.retention_group,
                  reports.reports_group, alerts.alerts_group, items.items_group, data.data_group,
-                 simulate.simulate_command):
+                 simulate.simulate_command, export.export_group):
     main.add_command(_command)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from review.core.settings import settings
+
+T = TypeVar("T")
 
 
 def make_engine(url: str, *, transaction_pooler: bool = False) -> Engine:
@@ -122,6 +124,20 @@ def get_reports_session() -> Session:
         g.reports_session = factory()
     session: Session = g.reports_session
     return session
+
+
+def close_after(session: Session, chunks: Iterable[T]) -> Iterator[T]:
+    """A streamed response's body that closes `session` once the last chunk is out (or
+    the client went away).
+
+    Flask tears the request down, closing its session, when the view returns, before the
+    body streams; the body's queries then begin a new transaction on the same Session
+    object, which nothing else would ever end (an idle-in-transaction connection per
+    download)."""
+    try:
+        yield from chunks
+    finally:
+        session.close()
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from flask_login import current_user, login_required
 
 from review.core.access import report_queue, supervised_queues
 from review.core.clock import isoformat
-from review.core.db import get_session
+from review.core.db import close_after, get_session
 from review.core.errors import BadArgument
 from review.reports import charts
 from review.reports.dashboard import dashboard as build_dashboard
@@ -120,7 +120,7 @@ def sla():
         table = request.args.get("table", "breaches")
         lines = sla_csv(session, queue, span, table)
         name = f"sla-{queue.slug}-{span.first}-{span.last}-{table}.csv"
-        return Response(stream_with_context(lines), mimetype="text/csv",
+        return Response(stream_with_context(close_after(session, lines)), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     report = sla_report(session, queue, span)
     return _page("supervise/sla.html", error, report=report, queues=queues, queue=queue,
