@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from review.core.models import AccountEvent, Queue, QueueMember, User
 from review.core.settings import ConfigError
-from tests.conftest import free_port, make_config
+from tests.conftest import LiveServer, free_port, make_config
 from tests.security.oidc_provider import Provider, new_key
 from tests.web.forms import PASSWORD, csrf
 
@@ -130,6 +130,29 @@ def test_first_sign_in_creates_the_user_with_role_and_queues_from_groups(
     assert created.actor == "sso" and created.data["queues"] == ["support"]
     # PKCE: the token request carried the verifier the provider checked.
     assert provider.token_requests[0]["code_verifier"]
+
+
+def test_sign_in_over_real_http_with_a_browser_like_session(sso_app, provider, queues, db):
+    """The whole round trip over real HTTP: the app served on 127.0.0.1, a cookie jar,
+    redirects followed: app -> provider -> the app's callback -> the queue page."""
+    provider.person = {"sub": "u-9", "preferred_username": "hugo",
+                       "groups": ["rv-team", "rv-support"]}
+    server = LiveServer(sso_app()).start()
+    try:
+        browser = requests.Session()
+        landed = browser.get(f"{server.url}/login/sso?next=/queues/support", timeout=10)
+        assert landed.status_code == 200 and landed.url == f"{server.url}/queues/support"
+        hops = [urlsplit(r.url) for r in landed.history]
+        assert [h.path for h in hops] == ["/login/sso", provider.realm + "/authorize",
+                                          "/login/sso/callback"]
+        # The redirect URI is the app's own address, as the browser reached it.
+        authorize = parse_qs(hops[1].query)
+        assert authorize["redirect_uri"] == [f"{server.url}/login/sso/callback"]
+        assert authorize["code_challenge_method"] == ["S256"] and authorize["nonce"][0]
+        assert "hugo" in landed.text
+    finally:
+        server.stop()
+    assert sso_user(db, provider, "u-9").name == "hugo"
 
 
 def test_second_sign_in_updates_role_and_memberships(sso_app, provider, queues, db):
