@@ -9,7 +9,7 @@ from review.api.errors import ApiError
 from review.api.keys import require_key
 from review.api.openapi import PATHS, json_content, operation, query_param
 from review.core.access import report_queue, supervised_queues
-from review.core.db import close_after, get_session
+from review.core.db import close_after, get_reports_session
 from review.reports.cost import cost_report
 from review.reports.dashboard import dashboard
 from review.reports.quality import quality_report
@@ -21,7 +21,7 @@ def _queue():  # noqa: ANN202 - a Queue
     slug = request.args.get("queue")
     if not slug:
         raise ApiError(400, "missing_queue", "Give the queue as ?queue=SLUG.")
-    return report_queue(get_session(), None, slug)
+    return report_queue(get_reports_session(), None, slug)
 
 
 def _range():  # noqa: ANN202 - a DateRange
@@ -35,7 +35,7 @@ def _range():  # noqa: ANN202 - a DateRange
 @bp.get("/reports/dashboard")
 @require_key("admin")
 def report_dashboard():
-    session = get_session()
+    session = get_reports_session()
     return jsonify(dashboard(session, supervised_queues(session, None)).to_dict())
 
 
@@ -45,18 +45,18 @@ def report_sla():
     queue, span = _queue(), _range()
     fmt = request.args.get("format", "json")
     if fmt == "csv":
-        session = get_session()
+        session = get_reports_session()
         lines = sla_csv(session, queue, span, request.args.get("table", "breaches"))
         return Response(stream_with_context(close_after(session, lines)), mimetype="text/csv")
     if fmt != "json":
         raise ApiError(400, "bad_format", "format must be json or csv.")
-    return jsonify(sla_report_json(get_session(), queue, span))
+    return jsonify(sla_report_json(get_reports_session(), queue, span))
 
 
 @bp.get("/reports/reviewers")
 @require_key("admin")
 def report_reviewers():
-    session = get_session()
+    session = get_reports_session()
     slug = request.args.get("queue")
     queues = [report_queue(session, None, slug)] if slug else supervised_queues(session, None)
     return jsonify(reviewer_report(session, queues, _range()))
@@ -65,14 +65,14 @@ def report_reviewers():
 @bp.get("/reports/quality")
 @require_key("admin")
 def report_quality():
-    return jsonify(quality_report(get_session(), _queue(), _range(),
+    return jsonify(quality_report(get_reports_session(), _queue(), _range(),
                                   request.args.get("version") or None))
 
 
 @bp.get("/reports/cost")
 @require_key("admin")
 def report_cost():
-    session = get_session()
+    session = get_reports_session()
     slug = request.args.get("queue")
     queues = [report_queue(session, None, slug)] if slug else supervised_queues(session, None)
     return jsonify(cost_report(session, queues, _range()))

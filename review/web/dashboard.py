@@ -24,7 +24,7 @@ from flask_login import current_user, login_required
 
 from review.core.access import report_queue, supervised_queues
 from review.core.clock import isoformat
-from review.core.db import close_after, get_session
+from review.core.db import close_after, get_reports_session
 from review.core.errors import BadArgument
 from review.reports import charts
 from review.reports.dashboard import dashboard as build_dashboard
@@ -81,7 +81,7 @@ def _range() -> tuple[DateRange, str | None]:
 
 
 def _queues_and_range():  # noqa: ANN202 - (queues, queue, range, error)
-    session = get_session()
+    session = get_reports_session()
     queues = supervised_queues(session, current_user.user)
     span, error = _range()
     return queues, report_queue(session, current_user.user, request.args.get("queue")), \
@@ -95,7 +95,7 @@ def _page(template: str, error: str | None, **values: Any) -> tuple[str, int]:
 @bp.get("/")
 @supervisor_required
 def dashboard():
-    session = get_session()
+    session = get_reports_session()
     board = build_dashboard(session, supervised_queues(session, current_user.user))
     if request.args.get("format") == "json":
         return jsonify(board.to_dict())
@@ -113,7 +113,7 @@ def dashboard():
 def sla():
     queues, queue, span, error = _queues_and_range()
     fmt = request.args.get("format")
-    session = get_session()
+    session = get_reports_session()
     if fmt == "json":
         return jsonify(sla_report_json(session, queue, span))
     if fmt == "csv":
@@ -130,7 +130,7 @@ def sla():
 @bp.get("/reviewers")
 @supervisor_required
 def reviewers():
-    session = get_session()
+    session = get_reports_session()
     queues = supervised_queues(session, current_user.user)
     slug = request.args.get("queue") or ""
     chosen = [report_queue(session, current_user.user, slug)] if slug else queues
@@ -147,7 +147,7 @@ def reviewers():
 def quality():
     queues, queue, span, error = _queues_and_range()
     version = request.args.get("version") or None
-    report = quality_report(get_session(), queue, span, version)
+    report = quality_report(get_reports_session(), queue, span, version)
     if request.args.get("format") == "json":
         return jsonify(report)
     return _page("supervise/quality.html", error, report=report, queues=queues, queue=queue,
