@@ -155,6 +155,52 @@ def test_one_trace_links_ingest_to_the_webhook_delivery(
                and s.name.startswith("POST") for s in finished)
 
 
+def exported_spans(collector) -> list:
+    """Every span the collector (an HTTP receiver standing in for it) was sent."""
+    found = []
+    for export in collector.requests:
+        request = ExportTraceServiceRequest.FromString(export.body)
+        for resource_spans in request.resource_spans:
+            for scope in resource_spans.scope_spans:
+                found.extend(scope.spans)
+    return found
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["simple", "forked work horse"])
+def test_a_worker_process_continues_the_ingest_trace_and_exports_it(
+        fork, traced_app, spans, make_queue, make_key, http_receiver, worker_process):
+    """`review worker` in its own process: the check job's spans join the ingest's trace
+    (read from the job's meta) and reach the collector over OTLP, also from a forked
+    work horse, which ends without running exit hooks."""
+    judge = http_receiver(lambda _r: (200, {"verdict": "fail", "score": 0.1}))
+    collector = http_receiver(lambda _r: (200, ""))
+    make_queue("traced", audit_rate=0.0,
+               checker={"type": "http", "url": judge.url, "timeout": 2, "retries": 0})
+    upstream = {"Authorization": f"Bearer {make_key('upstream', 'submit')}"}
+    submitted = traced_app.test_client().post("/api/v1/items", headers=upstream, json={
+        "queue": "traced", "output": "Refund sent.", "confidence": 0.75})
+    assert submitted.status_code == 201, submitted.get_json()
+    item_id = submitted.get_json()["id"]
+    ingest = one(list(spans.get_finished_spans()), "review.ingest", item_id)
+
+    worker = worker_process("--burst", *(["--fork"] if fork else []),
+                            REDIS_PREFIX=traced_app.config["REDIS_PREFIX"],
+                            OTEL_EXPORTER_OTLP_ENDPOINT=collector.url.removesuffix("/hook"),
+                            OTEL_BSP_SCHEDULE_DELAY="100")
+    output, _ = worker.communicate(timeout=120)
+    assert worker.returncode == 0, output
+    collector.wait_for(1)
+    exported = exported_spans(collector)
+    by_name = {span.name: span for span in exported}
+    check, job = by_name["review.check"], by_name["job workers.checks.run_check"]
+    assert int.from_bytes(check.trace_id, "big") == ingest.context.trace_id
+    assert int.from_bytes(job.parent_span_id, "big") == ingest.context.span_id
+    assert check.parent_span_id == job.span_id
+    assert {a.key: a.value.string_value for a in check.attributes}["review.item_id"] == item_id
+    assert judge.requests[0].headers["traceparent"].split("-")[1] == \
+        f"{ingest.context.trace_id:032x}"
+
+
 def test_with_otel_unset_nothing_is_installed(app_config, monkeypatch):
     for name in OTEL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
