@@ -32,6 +32,9 @@ def queue_summary(session: Session, user: User, queue: Queue) -> dict[str, Any]:
         Item.queue_id == queue.id, Item.claimed_by == user.id, Item.status == "in_review"))
     escalated = session.scalar(select(func.count()).where(
         Item.queue_id == queue.id, Item.status == "pending", Item.escalated.is_(True)))
+    assigned_away = session.scalar(select(func.count()).where(
+        Item.queue_id == queue.id, Item.status == "pending", Item.assigned_to.is_not(None),
+        Item.assigned_to != user.id))
     skipped, back_in = skipped_waiting(session, user, queue) if held is None else (0, 0.0)
     return {"slug": queue.slug, "name": queue.name, "pending": counts.get("pending", 0),
             "in_review": counts.get("in_review", 0), "escalated": escalated or 0,
@@ -39,7 +42,8 @@ def queue_summary(session: Session, user: User, queue: Queue) -> dict[str, Any]:
             "supervises": can_supervise(session, user, queue.id),
             "tags": member_tags(session, user, queue.id),
             "supervisor": user.has_role("supervisor"),
-            "skipped": skipped, "skipped_back_minutes": max(1, round(back_in / 60)),
+            "assigned_away": assigned_away or 0, "skipped": skipped,
+            "skipped_back_minutes": max(1, round(back_in / 60)),
             "done_today": _done_today(session, user, queue),
             "recent": recent_decisions(session, user, queue)}
 

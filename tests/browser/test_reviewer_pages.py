@@ -283,3 +283,32 @@ def test_a_digit_picks_the_numbered_reject_reason(app, live_server, support, new
     press_and_wait(page, "Enter")
     row = inspect(app, lambda s: s.get(Item, item_id))
     assert (row.status, row.decision_reason) == ("rejected", "tone")
+
+
+def test_an_empty_queue_says_why_and_points_to_other_work(app, live_server, support,
+                                                         new_page):
+    from review.human.members import set_member
+
+    def arrange(session):
+        queue = session.scalar(select(Queue).where(Queue.slug == "support"))
+        sue = session.scalar(select(User).where(User.name == "sue"))
+        ben = session.scalar(select(User).where(User.name == "ben"))
+        set_member(session, "sue", queue, "ana", ["de"])
+        session.commit()
+        bulk_reassign(session, sue, queue, support[:1], ben)
+    inspect(app, arrange)
+    page = new_page()
+    login(page, live_server.url, "ana")
+    page.goto(f"{live_server.url}/queues/support")
+    with page.expect_navigation():
+        page.keyboard.press("n")  # nothing for her: the items are not tagged "de"
+    assert "Nothing waiting for you" in page.inner_text("main")
+    assert "Your skill tags in this queue are de" in page.inner_text("#why-tags")
+    assert "1 item is assigned to other reviewers" in page.inner_text("#why-assigned")
+    link = page.locator("#other-queues a", has_text="billing")
+    assert link.get_attribute("href").endswith("/queues/billing")
+    assert page.inner_text("#other-queues td.num >> nth=0") == "2"
+    for width in (1366, PHONE):
+        check_page(page, "reviewer-queue-empty", width)
+    sla = page.locator("#other-queues th", has_text="SLA").bounding_box()
+    assert sla["x"] + sla["width"] <= PHONE  # the SLA column is not cut at 390 px
