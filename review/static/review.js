@@ -45,6 +45,8 @@
     if (box) { box.hidden = false; }
     var countdown = document.getElementById("lease-countdown");
     if (countdown) { delete countdown.dataset.until; countdown.textContent = "lost"; }
+    var status = document.getElementById("item-status");
+    if (status) { status.textContent = "not yours any more"; status.className = "badge warn"; }
     document.title = "Not yours any more · " + document.title;
   }
 

@@ -231,6 +231,7 @@ def test_a_lost_lease_is_seen_within_seconds_and_on_every_key(app, live_server, 
     assert "no longer yours" in ana.inner_text("#lease-lost")
     assert ana.is_disabled("#approve") and ana.is_disabled("#skip")
     assert ana.inner_text("#lease-countdown") == "lost"
+    assert ana.inner_text("#item-status") == "not yours any more"
     check_page(ana, "reviewer-item-lease-lost", 1366)
     check_page(ana, "reviewer-item-lease-lost", PHONE)
     ana.set_viewport_size({"width": 1366, "height": 900})
