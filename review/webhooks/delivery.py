@@ -40,7 +40,7 @@ from review.core.logs import job_meta, outgoing_headers
 from review.core.models import ApiKey, WebhookAttempt, WebhookDelivery
 from review.core.netguard import UnsafeUrl, guarded_session
 from review.core.settings import settings
-from review.core.tracing import link_item, span
+from review.core.tracing import inject_job_meta, link_item, span
 from review.webhooks.signing import EVENT_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def enqueue_attempt(delivery_id: int, attempt: int, at: datetime | None = None) 
     try:
         rq_queue(WEBHOOKS).enqueue_at(at.replace(tzinfo=UTC), func, delivery_id, job_id=job_id,
                                       job_timeout=timeout, result_ttl=3600, failure_ttl=86400,
-                                      meta=job_meta())
+                                      meta=inject_job_meta(job_meta()))
         return True
     except (RedisError, OSError) as exc:
         log.warning("scheduling webhook delivery %s failed (%s); the sweeper will retry",

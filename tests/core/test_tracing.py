@@ -30,7 +30,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from review.core import tracing
-from review.core.jobs import ALL_QUEUES, get_redis, rq_queue
+from review.core.jobs import ALL_QUEUES, WEBHOOKS, get_redis, rq_queue
 from review.core.models import ItemEvent
 from review.factory import create_app
 from tests.conftest import make_config, worker_env
@@ -153,6 +153,30 @@ def test_one_trace_links_ingest_to_the_webhook_delivery(
                or s.attributes.get("db.system.name") == "redis" for s in finished)
     assert any(s.kind == SpanKind.CLIENT and s.context.trace_id == deliver.context.trace_id
                and s.name.startswith("POST") for s in finished)
+
+
+def test_a_scheduled_webhook_retry_continues_the_trace(
+        traced_app, spans, make_queue, make_key, http_receiver):
+    """A failed attempt schedules the next through RQ's scheduler (enqueue_at): that job
+    carries the trace too, and its attempt links to the ingest like the first."""
+    hook = http_receiver(lambda _r: (500, {}))
+    make_queue("traced", audit_rate=0.0)
+    upstream = {"Authorization": f"Bearer {make_key('upstream', 'submit')}"}
+    submitted = traced_app.test_client().post("/api/v1/items", headers=upstream, json={
+        "queue": "traced", "output": "Fine.", "confidence": 0.99, "callback_url": hook.url})
+    assert submitted.get_json()["status"] == "approved"  # decided at ingest: webhook queued
+    run_worker(traced_app)
+    hook.wait_for(1)
+    deliver = one(list(spans.get_finished_spans()), "review.webhook.deliver",
+                  submitted.get_json()["id"])
+    assert deliver.attributes["review.outcome"] == "retrying"
+    with traced_app.app_context():
+        queue = rq_queue(WEBHOOKS)
+        [job_id] = queue.scheduled_job_registry.get_job_ids()
+        meta = queue.fetch_job(job_id).meta
+    traceparent = meta[tracing.JOB_META_KEY]["traceparent"]
+    assert traceparent.split("-")[1:3] == [f"{deliver.context.trace_id:032x}",
+                                           f"{deliver.context.span_id:016x}"]
 
 
 def exported_spans(collector) -> list:
