@@ -1,5 +1,8 @@
 """Confidence-shift alerts: a version's recent confidences against its own recent past.
 
+The alert that a person reads; acting on a shift is the sequential detector's job at
+ingest (review/adaptive/watch.py), whose detections also open this alert.
+
 A provider can change a model behind an unchanged version string; its confidence
 distribution moving is often the only sign. For every version with learned evidence,
 the latest SHIFT_WINDOW items are compared with the 3 x SHIFT_WINDOW before them
@@ -16,24 +19,27 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from review.adaptive.evidence import version_filter
+from review.adaptive.evidence import Version, version_filter
 from review.adaptive.thresholds import shift_alert
 from review.alerts.episodes import Condition, open_episode, resolve_episodes
 from review.core.models import Item, LearnedThreshold, Queue
 from review.core.settings import settings
 
 
-def shift_key(queue: Queue, model_version: str, prompt_version: str) -> str:
-    digest = hashlib.sha256(f"{model_version}\0{prompt_version}".encode()).hexdigest()[:16]
+def shift_key(queue: Queue, model_version: str, prompt_version: str,
+              model_name: str = "") -> str:
+    # Without a model name the key is what it was before names were part of a version.
+    text = f"{model_version}\0{prompt_version}" + (f"\0{model_name}" if model_name else "")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return f"confidence_shift:{queue.slug}:{digest}"
 
 
-def recent_confidences(session: Session, queue: Queue, model_version: str,
-                       prompt_version: str, limit: int) -> list[float]:
+def recent_confidences(session: Session, queue: Queue, version: Version,
+                       limit: int) -> list[float]:
     """Newest first."""
     return list(session.scalars(
         select(Item.confidence)
-        .where(Item.queue_id == queue.id, version_filter(model_version, prompt_version))
+        .where(Item.queue_id == queue.id, version_filter(version))
         .order_by(Item.created_at.desc()).limit(limit)))
 
 
@@ -41,20 +47,35 @@ def update_shift_alerts(session: Session, queue: Queue, now: datetime) -> list[s
     """Open or resolve the queue's shift alerts; returns the keys open now. Commits."""
     window = int(settings().SHIFT_WINDOW)
     psi_threshold = float(settings().SHIFT_PSI)
-    versions = session.execute(select(LearnedThreshold.model_version,
-                                      LearnedThreshold.prompt_version)
-                               .where(LearnedThreshold.queue_id == queue.id)).all()
+    rows = list(session.scalars(select(LearnedThreshold)
+                                .where(LearnedThreshold.queue_id == queue.id)
+                                .order_by(LearnedThreshold.id)))
     shifted = []
-    for mv, pv in versions:
-        values = recent_confidences(session, queue, mv, pv, window * 4)
+    for row in rows:
+        version = (row.model_name, row.model_version, row.prompt_version)
+        _, mv, pv = version
+        key = shift_key(queue, mv, pv, row.model_name)
+        name = (f"{row.model_name + ' ' if row.model_name else ''}"
+                f"{mv or '(no model version)'} / {pv or '(no prompt version)'}")
+        if row.shift_detected_at is not None:
+            # The sequential detector (review/adaptive/watch.py) acted at ingest already.
+            shifted.append(key)
+            open_episode(session, Condition(
+                "confidence_shift", key, queue_id=queue.id,
+                message=(f"Queue {queue.slug}, version {name}: shift detected at ingest "
+                         f"({row.shift_reason}); its items go to humans until post-shift "
+                         "evidence earns a threshold"),
+                data={"queue": queue.slug, "model_name": row.model_name,
+                      "model_version": mv, "prompt_version": pv,
+                      "detected": True, "reason": row.shift_reason}), now)
+            continue
+        values = recent_confidences(session, queue, version, window * 4)
         recent, past = values[:window], values[window:]
         alert, psi = shift_alert(past, recent, psi_threshold) if past else (False, 0.0)
-        key = shift_key(queue, mv, pv)
         if not alert:
             resolve_episodes(session, [key], now)
             continue
         shifted.append(key)
-        name = f"{mv or '(no model version)'} / {pv or '(no prompt version)'}"
         mean = sum(recent) / len(recent) - sum(past) / len(past)
         open_episode(session, Condition(
             "confidence_shift", key, queue_id=queue.id,

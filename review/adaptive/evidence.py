@@ -19,28 +19,38 @@ from review.core.models import Item, Queue
 ERROR_OUTCOMES = frozenset({"reject", "edit"})
 
 
-def version_key(model_version: str | None, prompt_version: str | None) -> tuple[str, str]:
-    return model_version or "", prompt_version or ""
+Version = tuple[str, str, str]
+"""(model name, model version, prompt version); '' where the item named none."""
 
 
-def version_filter(model_version: str, prompt_version: str) -> ColumnElement[bool]:
-    """Items of one version; '' stands for "none given" (NULL or empty)."""
+def version_key(model_name: str | None, model_version: str | None,
+                prompt_version: str | None) -> Version:
+    return model_name or "", model_version or "", prompt_version or ""
+
+
+def version_filter(version: Version) -> ColumnElement[bool]:
+    """Items of one version; '' stands for "none given" (NULL or empty). A different model
+    name under the same version string is a different version: it has its own evidence."""
     def one(column: Any, value: str) -> ColumnElement[bool]:
         return or_(column.is_(None), column == "") if value == "" else column == value
 
-    return and_(one(Item.model_version, model_version),
-                one(Item.prompt_version, prompt_version))
+    return and_(one(Item.model_name, version[0]), one(Item.model_version, version[1]),
+                one(Item.prompt_version, version[2]))
 
 
-def version_evidence(session: Session, queue: Queue, model_version: str, prompt_version: str,
-                     limit: int) -> list[tuple[float, bool, bool | None]]:
+def version_evidence(session: Session, queue: Queue, version: Version, limit: int,
+                     since: datetime | None = None) -> list[tuple[float, bool, bool | None]]:
     """(confidence, is_error, passed the check: None if never checked) of the version's
-    most recent human decisions."""
-    rows = session.execute(
-        select(Item.confidence, Item.decision_outcome, Item.route_reasons, Item.check_verdict)
-        .where(Item.queue_id == queue.id, Item.decided_by_kind == "reviewer",
-               version_filter(model_version, prompt_version))
-        .order_by(Item.decided_at.desc()).limit(limit))
+    most recent human decisions on items created from `since` on (after a shift: only
+    post-shift items)."""
+    query = (select(Item.confidence, Item.decision_outcome, Item.route_reasons,
+                    Item.check_verdict)
+             .where(Item.queue_id == queue.id, Item.decided_by_kind == "reviewer",
+                    version_filter(version))
+             .order_by(Item.decided_at.desc()).limit(limit))
+    if since is not None:
+        query = query.where(Item.created_at >= since)
+    rows = session.execute(query)
     return [(confidence, outcome in ERROR_OUTCOMES, None if verdict is None else verdict == "pass")
             for confidence, outcome, reasons, verdict in rows
             if not any(str(r).startswith("validation:") for r in reasons or [])]

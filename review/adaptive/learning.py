@@ -28,9 +28,11 @@ from sqlalchemy.orm import Session
 
 from review.adaptive.breaker import update_breaker
 from review.adaptive.drift import update_shift_alerts
-from review.adaptive.evidence import version_evidence, version_key
+from review.adaptive.evidence import Version, version_evidence, version_key
 from review.adaptive.rollout import advance_rollout
+from review.adaptive.shift import ready
 from review.adaptive.thresholds import checker_scope, choose_threshold
+from review.adaptive.watch import clear_shift, shift_active, valid_threshold, version_row
 from review.core.clock import isoformat, utcnow
 from review.core.models import Item, LearnedThreshold, PolicyChange, Queue
 from review.core.settings import settings
@@ -44,11 +46,9 @@ DISCOVERY_MARGIN = timedelta(minutes=10)
 
 
 def learned_threshold(session: Session, queue: Queue, model_version: str | None,
-                      prompt_version: str | None) -> LearnedThreshold | None:
-    mv, pv = version_key(model_version, prompt_version)
-    return session.scalar(select(LearnedThreshold).where(
-        LearnedThreshold.queue_id == queue.id, LearnedThreshold.model_version == mv,
-        LearnedThreshold.prompt_version == pv))
+                      prompt_version: str | None, model_name: str | None = None,
+                      ) -> LearnedThreshold | None:
+    return version_row(session, queue, version_key(model_name, model_version, prompt_version))
 
 
 def checked_region(queue: Queue) -> dict[str, Any]:
@@ -62,19 +62,46 @@ def checked_region(queue: Queue) -> dict[str, Any]:
 
 
 def _versions_to_refresh(session: Session, queue: Queue, now: datetime
-                         ) -> dict[tuple[str, str], LearnedThreshold | None]:
-    """Every version with a row, and versions humans decided since the last pass (None)."""
-    rows: dict[tuple[str, str], LearnedThreshold | None] = {
-        (row.model_version, row.prompt_version): row for row in session.scalars(
-            select(LearnedThreshold).where(LearnedThreshold.queue_id == queue.id))}
+                         ) -> dict[Version, LearnedThreshold | None]:
+    """Every version with a row, and versions ingested or decided since the last pass
+    (None: a row is created, so the shift detector watches it from now on)."""
+    rows: dict[Version, LearnedThreshold | None] = {
+        (row.model_name, row.model_version, row.prompt_version): row for row in session.scalars(
+            select(LearnedThreshold).where(LearnedThreshold.queue_id == queue.id)
+            .order_by(LearnedThreshold.id))}
     since = (queue.learned_at - DISCOVERY_MARGIN) if queue.learned_at else now - DISCOVERY_HORIZON
-    fresh = session.execute(
-        select(Item.model_version, Item.prompt_version).distinct()
-        .where(Item.queue_id == queue.id, Item.decided_by_kind == "reviewer",
-               Item.decided_at >= since))
-    for mv, pv in fresh:
-        rows.setdefault(version_key(mv, pv), None)
+    columns = (Item.model_name, Item.model_version, Item.prompt_version)
+    fresh = session.execute(select(*columns).distinct().where(
+        Item.queue_id == queue.id, Item.decided_by_kind == "reviewer",
+        Item.decided_at >= since).union(select(*columns).distinct().where(
+            Item.queue_id == queue.id, Item.created_at >= since)))
+    for name, mv, pv in fresh:
+        rows.setdefault(version_key(name, mv, pv), None)
     return rows
+
+
+def _row(session: Session, queue: Queue, version: Version,
+         row: LearnedThreshold | None) -> LearnedThreshold:
+    if row is None:
+        row = LearnedThreshold(queue_id=queue.id, model_name=version[0],
+                               model_version=version[1], prompt_version=version[2],
+                               threshold=None)
+        session.add(row)
+    return row
+
+
+def track_versions(session: Session, queue: Queue, now: datetime) -> int:
+    """A fixed-threshold queue's pass: rows for new versions (so their shift detectors
+    run) and the end of a hold once the detector has a post-shift reference. Returns how
+    many versions are tracked."""
+    rows = _versions_to_refresh(session, queue, now)
+    for version, row in rows.items():
+        row = _row(session, queue, version, row)
+        if shift_active(row) and ready(row.shift_state):
+            clear_shift(session, queue, row, "the detector has a new reference of "
+                        "post-shift items, all seen by humans", now)
+    queue.learned_at = now
+    return len(rows)
 
 
 def refresh_thresholds(session: Session, queue: Queue, now: datetime | None = None) -> int:
@@ -83,36 +110,43 @@ def refresh_thresholds(session: Session, queue: Queue, now: datetime | None = No
     now = now or utcnow()
     config = settings()
     changed = 0
-    for (mv, pv), row in sorted(_versions_to_refresh(session, queue, now).items(),
-                                key=lambda version_row: version_row[0]):
-        evidence = version_evidence(session, queue, mv, pv, int(config.LEARN_EVIDENCE_LIMIT))
+    # Existing rows in id order, new ones last: the same lock order as ingest's flush.
+    for version, row in _versions_to_refresh(session, queue, now).items():
+        row = _row(session, queue, version, row)
+        evidence = version_evidence(session, queue, version, int(config.LEARN_EVIDENCE_LIMIT),
+                                    since=row.evidence_since)
         choice = choose_threshold(evidence, queue.max_error_rate, queue.confidence_level,
                                   min_evidence=int(config.LEARN_MIN_EVIDENCE),
                                   **checked_region(queue))
-        if row is None:
-            row = LearnedThreshold(queue_id=queue.id, model_version=mv, prompt_version=pv,
-                                   threshold=None)
-            session.add(row)
-        old = row.threshold
+        old = valid_threshold(row)
         row.threshold = choice.threshold
+        row.threshold_since = row.evidence_since
         if choice.threshold is not None:
             row.last_threshold = choice.threshold
+            row.earned_at = row.earned_at if old is not None else now
+        else:
+            row.earned_at = None
         row.evidence_count = choice.evidence_count
         row.errors = choice.errors
         row.upper_bound = choice.upper_bound
         row.reason = choice.reason
         row.updated_at = now
+        if shift_active(row) and choice.threshold is not None:
+            clear_shift(session, queue, row, "post-shift evidence earned a threshold under "
+                        f"the bound ({choice.reason})", now)
         if old != choice.threshold:
             changed += 1
+            name, mv, pv = version
             session.add(PolicyChange(queue_id=queue.id, changed_by="learner", changed_at=now,
                                      changes={"learned_threshold": [old, choice.threshold],
+                                              "model_name": name,
                                               "model_version": mv, "prompt_version": pv,
                                               "evidence_count": choice.evidence_count,
                                               "errors": choice.errors,
                                               "upper_bound": choice.upper_bound,
                                               "reason": choice.reason}))
-            log.info("queue %s version %s/%s: learned threshold %s -> %s (%s)", queue.slug,
-                     mv or "-", pv or "-", old, choice.threshold, choice.reason)
+            log.info("queue %s version %s/%s/%s: learned threshold %s -> %s (%s)", queue.slug,
+                     name or "-", mv or "-", pv or "-", old, choice.threshold, choice.reason)
     queue.learned_at = now
     return changed
 
@@ -125,6 +159,8 @@ def refresh_queue(session: Session, queue: Queue, now: datetime | None = None) -
         summary["threshold_changes"] = refresh_thresholds(session, queue, now)
         summary["breaker"] = update_breaker(session, queue, now)
         summary["stage"] = advance_rollout(session, queue, now)
+    else:
+        summary["versions"] = track_versions(session, queue, now)
     try:
         session.commit()
     except IntegrityError:
@@ -181,9 +217,12 @@ def adaptive_state(session: Session, queue: Queue) -> dict[str, Any]:
                     "changed_at": isoformat(queue.breaker_changed_at),
                     "window": queue.breaker_window},
         "learned_at": isoformat(queue.learned_at),
-        "versions": [{"model_version": r.model_version or None,
+        "versions": [{"model_name": r.model_name or None,
+                      "model_version": r.model_version or None,
                       "prompt_version": r.prompt_version or None,
-                      "threshold": r.threshold, "evidence_count": r.evidence_count,
+                      "threshold": valid_threshold(r), "evidence_count": r.evidence_count,
+                      "shift": ({"detected_at": isoformat(r.shift_detected_at),
+                                 "reason": r.shift_reason} if shift_active(r) else None),
                       "errors": r.errors, "upper_bound": r.upper_bound, "reason": r.reason,
                       "updated_at": isoformat(r.updated_at)} for r in rows],
         "history": routing_history(session, queue),

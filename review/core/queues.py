@@ -41,6 +41,9 @@ POLICY_FIELDS: dict[str, Any] = {
     "confidence_level": 0.95,
     "breaker_window": 100,
     "rollout_hold_seconds": 3600,
+    # A detected confidence shift on a fixed-threshold queue: "hold" the version for
+    # humans (default) or only "alert" and audit more (docs/adaptive-routing.md).
+    "on_shift": "hold",
     # Overload and cost (docs/overload-and-cost.md): what ingest does when the backlog is
     # over `backlog_cap` or its projected wait over the SLA, who is brought in, what a
     # reviewer's hour costs and the checker's daily spend limit.
@@ -112,6 +115,11 @@ def _validate_adaptive(slug: str, policy: dict[str, Any]) -> None:
             raise PolicyError(f"queue {slug}: {field} must be a number strictly between 0 "
                               "and 1")
         policy[field] = float(value)
+    if policy["on_shift"] not in ("hold", "alert"):
+        raise PolicyError(f"queue {slug}: on_shift must be hold or alert")
+    if isinstance(policy["checker"], dict) and policy["checker"].get("scope", "all") not in (
+            "all", "ambiguous"):
+        raise PolicyError(f"queue {slug}: checker scope must be all or ambiguous")
 
 
 OVERFLOW_POLICIES = ("accept", "reject", "fallback")

@@ -100,6 +100,10 @@ class Settings:
     LEARN_EVIDENCE_LIMIT: int = 5000  # most recent human decisions per version used as evidence
     SHIFT_WINDOW: int = 500  # recent items compared with the 3x as many before them
     SHIFT_PSI: float = 0.2  # population stability index that counts as a confidence shift
+    SHIFT_REFERENCE: int = 300  # a version's first items: the shift detector's reference
+    SHIFT_MEAN_CHANGE: float = 0.15  # confidence mean change the detector is tuned to catch
+    SHIFT_ARL: float = 1_000_000  # in-control run length of each detector statistic (items)
+    SHIFT_AUDIT_RATE: float = 0.25  # audit rate of a version while a detected shift is active
     TESTING: bool = False
     WTF_CSRF_ENABLED: bool = True
 

@@ -16,11 +16,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from review.adaptive.learning import learned_threshold
+from review.adaptive.evidence import Version, version_key
 from review.adaptive.thresholds import checker_scope, in_live_share, live_share
+from review.adaptive.watch import shift_active, valid_threshold, version_row, watch_item
+from review.core.clock import utcnow
 from review.core.models import Item, LearnedThreshold, Queue
+from review.core.settings import settings
 from review.core.tracing import span
-from review.intake.validation import validate_output
+from review.intake.validation import output_text, validate_output
 
 # Validation failures and check fails jump ahead of ordinary human work; audit samples go
 # to the top (priority 100, then oldest first): they are the breaker's evidence, and under a
@@ -169,15 +172,22 @@ def _held_back(policy: Policy, item_id: str) -> str | None:
 
 
 def policy_for(queue: Queue, learned: LearnedThreshold | None = None) -> Policy:
-    """The router's view of a queue; adaptive queues pass the item version's `learned`
-    threshold (None: that version has none yet, so nothing auto-approves)."""
+    """The router's view of a queue for one version, whose row is `learned` (None: no row,
+    so an adaptive queue auto-approves nothing). A version with an active shift is held
+    for humans (adaptive queues until post-shift evidence earns a threshold; fixed queues
+    with on_shift "hold") and audited at SHIFT_AUDIT_RATE."""
     adaptive = queue.max_error_rate is not None
+    threshold = valid_threshold(learned) if adaptive else queue.auto_approve_at
+    shifted = shift_active(learned)
+    hold = shifted and (threshold is None if adaptive else queue.on_shift != "alert")
+    audit_rate = queue.audit_rate
+    if shifted:
+        audit_rate = max(audit_rate, float(settings().SHIFT_AUDIT_RATE))
     return Policy(
-        auto_approve_at=(learned.threshold if learned else None) if adaptive
-        else queue.auto_approve_at,
+        auto_approve_at=threshold,
         shadow_threshold=learned.last_threshold if adaptive and learned else None,
         review_below=queue.review_below,
-        audit_rate=queue.audit_rate,
+        audit_rate=audit_rate,
         output_schema=queue.output_schema,
         blocked_phrases=list(queue.blocked_phrases or []),
         max_output_chars=queue.max_output_chars,
@@ -187,19 +197,24 @@ def policy_for(queue: Queue, learned: LearnedThreshold | None = None) -> Policy:
         adaptive=adaptive,
         rollout_stage=queue.rollout_stage,
         breaker_open=queue.breaker_open,
+        shift_hold=(learned.shift_reason or "shift") if hold and learned else None,
     )
 
 
-def routing_policy(session: Session, queue: Queue, model_version: str | None,
-                   prompt_version: str | None) -> Policy:
-    """The policy the router applies to one item of `queue` from this version."""
-    if queue.max_error_rate is None:
-        return policy_for(queue)
-    return policy_for(queue, learned_threshold(session, queue, model_version, prompt_version))
+def item_version(item: Item) -> Version:
+    return version_key(item.model_name, item.model_version, item.prompt_version)
+
+
+def routing_policy(session: Session, queue: Queue, version: Version) -> Policy:
+    """The policy the router applies to one item of `queue` from this version (read only:
+    the ingest path feeds the shift detector through `route_new_item`)."""
+    return policy_for(queue, version_row(session, queue, version))
 
 
 def route_new_item(session: Session, queue: Queue, item: Item) -> Route:
-    """Route an item being ingested (review/intake/ingest.py) under its version's policy."""
-    policy = routing_policy(session, queue, item.model_version, item.prompt_version)
-    return route_item(policy, item_id=item.id, output=item.output, confidence=item.confidence,
-                      has_context=bool(item.context))
+    """Route an item being ingested (review/intake/ingest.py): feed its version's shift
+    detector, then route under the version's policy."""
+    row = watch_item(session, queue, item_version(item), float(item.confidence),
+                     len(output_text(item.output)), item.created_at or utcnow())
+    return route_item(policy_for(queue, row), item_id=item.id, output=item.output,
+                      confidence=item.confidence, has_context=bool(item.context))

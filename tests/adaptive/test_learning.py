@@ -85,8 +85,8 @@ def test_threshold_is_learned_per_version_and_every_change_audited(db, adaptive)
     assert len(changes(db, adaptive, "learner")) == 1  # no change, no audit entry
 
     from review.intake.routing import routing_policy
-    assert routing_policy(db, adaptive, "v1", None).auto_approve_at == row.threshold
-    assert routing_policy(db, adaptive, "v2", None).auto_approve_at is None
+    assert routing_policy(db, adaptive, ("", "v1", "")).auto_approve_at == row.threshold
+    assert routing_policy(db, adaptive, ("", "v2", "")).auto_approve_at is None
 
 
 def test_too_little_evidence_learns_nothing(db, adaptive):

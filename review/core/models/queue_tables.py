@@ -46,6 +46,8 @@ class Queue(Base):
     confidence_level: Mapped[float] = mapped_column(Float, default=0.95)
     breaker_window: Mapped[int] = mapped_column(Integer, default=100)
     rollout_hold_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What a confidence shift does to a fixed-threshold queue: "hold" or "alert" (0011).
+    on_shift: Mapped[str] = mapped_column(String(8), default="hold")
     # Overload and cost (docs/overload-and-cost.md, migration 0010).
     overflow: Mapped[str] = mapped_column(String(8), default="accept")
     fallback_outcome: Mapped[str] = mapped_column(String(8), default="reject")
@@ -110,15 +112,17 @@ class PolicyChange(Base):
 
 
 class LearnedThreshold(Base):
-    """The auto-approve threshold learned for one model and prompt version of a queue.
+    """The auto-approve threshold learned for one model name, model version and prompt
+    version of a queue, and that version's shift detector (review/adaptive/shift.py).
 
-    Versions are '' when the item named none, so the unique key holds.
+    Names and versions are '' when the item named none, so the unique key holds.
     """
 
     __tablename__ = "learned_thresholds"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
+    model_name: Mapped[str] = mapped_column(String(200), default="")
     model_version: Mapped[str] = mapped_column(String(200))
     prompt_version: Mapped[str] = mapped_column(String(200))
     threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -130,6 +134,17 @@ class LearnedThreshold(Base):
     upper_bound: Mapped[float | None] = mapped_column(Float, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Since when the current threshold has been earned without a break (the rollout hold).
+    earned_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Shift detection (0011): the detector's state, written at ingest; the moment and
+    # reason of the last detected shift; evidence counts only items created from
+    # `evidence_since` on, and a threshold is valid only if learned from that same start
+    # (`threshold_since`), so a learner pass racing a detection cannot restore it.
+    shift_state: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    shift_detected_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    shift_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    evidence_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    threshold_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    __table_args__ = (UniqueConstraint("queue_id", "model_version", "prompt_version",
-                                       name="uq_learned_thresholds_version"),)
+    __table_args__ = (UniqueConstraint("queue_id", "model_name", "model_version",
+                                       "prompt_version", name="uq_learned_thresholds_version"),)
