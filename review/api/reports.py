@@ -9,9 +9,11 @@ from review.api.errors import ApiError
 from review.api.keys import require_key
 from review.api.openapi import PATHS, json_content, operation, query_param
 from review.core.access import report_queue, supervised_queues
+from review.core.clock import utcnow
 from review.core.db import close_after, get_reports_session
 from review.reports.cost import cost_report
 from review.reports.dashboard import dashboard
+from review.reports.forecast import queue_forecast
 from review.reports.quality import quality_report
 from review.reports.sla_report import parse_range, sla_csv, sla_report_json
 from review.reports.workload import reviewer_report
@@ -78,6 +80,17 @@ def report_cost():
     return jsonify(cost_report(session, queues, _range()))
 
 
+@bp.get("/reports/forecast")
+@require_key("admin")
+def report_forecast():
+    raw = request.args.get("hours", "24")
+    # isascii: "²".isdigit() holds but int() refuses it; the length keeps int() cheap.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3) or not 1 <= int(raw) <= 168:
+        raise ApiError(400, "bad_hours", "hours must be an integer in [1, 168].")
+    return jsonify(queue_forecast(get_reports_session(), _queue(), utcnow(),
+                                  horizon=int(raw)))
+
+
 _RANGE = [query_param("from", {"type": "string", "format": "date"}, "First day (UTC), "
                       "default six days before `to`."),
           query_param("to", {"type": "string", "format": "date"}, "Last day (UTC), "
@@ -121,5 +134,12 @@ PATHS["/api/v1/reports/cost"] = {"get": operation(
     scope="admin", params=[query_param("queue", {"type": "string"}, "Default: all."), *_RANGE],
     ok={"200": {"description": "The report", **json_content(_OBJECT)}},
     errs=_REPORT_ERRORS)}
+PATHS["/api/v1/reports/forecast"] = {"get": operation(
+    "Backlog forecast for the next hours (Holt-Winters on inflow and throughput per hour "
+    "of day) and the reviewers needed to meet the SLA (Erlang C, assumptions listed)",
+    scope="admin", params=[_QUEUE, query_param("hours", {"type": "integer", "minimum": 1,
+                                                         "maximum": 168}, "Default 24.")],
+    ok={"200": {"description": "The forecast", **json_content(_OBJECT)}},
+    errs=_REPORT_ERRORS, described={400: "No `queue` (`missing_queue`) or bad `hours`."})}
 PATHS["/api/v1/reports/sla"]["get"]["responses"]["200"]["content"]["text/csv"] = {
     "schema": {"type": "string"}}

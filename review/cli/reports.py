@@ -8,9 +8,11 @@ import click
 from flask.cli import with_appcontext
 
 from review.core.access import report_queue, supervised_queues
+from review.core.clock import utcnow
 from review.core.db import get_session
 from review.core.errors import DomainError
 from review.reports.cost import cost_report
+from review.reports.forecast import queue_forecast
 from review.reports.rollups import refresh_rollups
 from review.reports.sla_report import parse_range
 
@@ -68,3 +70,31 @@ def reports_cost(slug: str | None, raw_from: str | None, raw_to: str | None,
     if total:
         click.echo(f"total: {total['cost']['total']:.4f} over {total['items']} items; "
                    f"per correct decision {_money(total['cost_per_correct_decision'])}")
+
+
+@reports_group.command("forecast")
+@click.option("--queue", "slug", required=True, help="The queue's slug.")
+@click.option("--hours", type=click.IntRange(1, 168), default=24, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
+@with_appcontext
+def reports_forecast(slug: str, hours: int, as_json: bool) -> None:
+    """Backlog forecast for the next hours and the reviewers the SLA needs (Erlang C)."""
+    session = get_session()
+    try:
+        report = queue_forecast(session, report_queue(session, None, slug), utcnow(), hours)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{report['queue']}: backlog now {report['backlog_now']}, method "
+               f"{report['method']}, AHT {report['aht_seconds']:g} s"
+               f"{'' if report['aht_measured'] else ' (default: none measured)'}, "
+               f"SLA {report['sla_seconds']} s")
+    click.echo(f"{'hour (UTC)':20} {'inflow':>8} {'done':>8} {'backlog':>8} {'reviewers':>9}")
+    for row in report["hours"]:
+        click.echo(f"{row['start'][:16]:20} {row['inflow']:>8.1f} {row['throughput']:>8.1f} "
+                   f"{row['backlog']:>8.1f} {row['reviewers_needed']:>9}")
+    click.echo(f"to clear the backlog within the SLA: +{report['reviewers_to_clear_backlog']} "
+               f"reviewers; peak need {report['peak_reviewers_needed']}")
+    click.echo("assumptions: " + "; ".join(report["assumptions"]))
