@@ -57,8 +57,10 @@ class ExportRequest:
 
 def export_request(queue: Queue, raw_from: str | None, raw_to: str | None, fmt: str | None,
                    shape: str | None) -> ExportRequest:
-    """Check an export's arguments (from/to as YYYY-MM-DD, both optional)."""
-    fmt, shape = fmt or "jsonl", shape or "records"
+    """Check an export's arguments (from/to as YYYY-MM-DD, both optional). None means
+    the default; an empty value is refused like any other bad one."""
+    fmt = "jsonl" if fmt is None else fmt
+    shape = "records" if shape is None else shape
     if fmt not in FORMATS:
         raise BadArgument("bad_format", f"format must be one of {', '.join(FORMATS)}.")
     if shape not in SHAPES:
@@ -67,8 +69,8 @@ def export_request(queue: Queue, raw_from: str | None, raw_to: str | None, fmt: 
         raise BadArgument("parquet_unavailable", "Parquet exports need pyarrow: install "
                           "the service with its datasets extra (pip install 'review[datasets]').")
     try:
-        first = date.fromisoformat(raw_from) if raw_from else None
-        last = date.fromisoformat(raw_to) if raw_to else None
+        first = None if raw_from is None else date.fromisoformat(raw_from)
+        last = None if raw_to is None else date.fromisoformat(raw_to)
     except ValueError as exc:
         raise BadArgument("bad_date", "from and to must be dates as YYYY-MM-DD.") from exc
     if first and last and first > last:
