@@ -7,6 +7,7 @@ fetched from elsewhere. Every label is escaped.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -84,6 +85,17 @@ def split_bar(split: dict[str, int], label: str = "Routing split") -> Markup:
     return _svg(width, height, body, label)
 
 
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default); (0, 1) with no trials."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (
+        1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def calibration_chart(table: list[dict[str, Any]],
                       label: str = "Stated confidence vs human approval rate") -> Markup:
     """Approval rate per confidence bucket against the diagonal of perfect calibration."""
@@ -111,7 +123,14 @@ def calibration_chart(table: list[dict[str, Any]],
         body.append(f'<polyline points="{path}" fill="none" stroke="{INFLOW}" '
                     f'stroke-width="1.5"/>')
     for x, y, row in points:
+        low, high = wilson_interval(row["approved"], row["human_decided"])
+        # The 95% interval as a whisker: few decisions, a long one.
+        body.append(f'<line x1="{px(x):.1f}" y1="{py(low):.1f}" x2="{px(x):.1f}" '
+                    f'y2="{py(high):.1f}" stroke="{INFLOW}" stroke-width="1" '
+                    f'class="calibration-interval"/>')
         body.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{INFLOW}" '
                     f'class="calibration-point"><title>{row["low"]}-{row["high"]}: '
-                    f'{row["approved"]}/{row["human_decided"]} approved</title></circle>')
+                    f'{row["approved"]}/{row["human_decided"]} approved '
+                    f'({y:.0%}; 95% interval {low:.0%}-{high:.0%})</title></circle>')
+        body.append(_text(px(x) + 5, py(y) - 5, row["human_decided"], size=10))
     return _svg(size, size, body, label)

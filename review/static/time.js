@@ -1,6 +1,6 @@
-// Timestamps in the viewer's terms: every <time class="when" datetime="...Z"> gets a
-// relative phrase and the local time as its text; the exact UTC time stays in its
-// title (hover). Re-run by dashboard.js after each refresh.
+// Timestamps in the viewer's terms: every <time class="when" datetime="...Z"> shows a
+// relative phrase ("5 min. ago"); hovering shows the local time and the exact UTC time
+// (its title, which the server wrote). Re-run by dashboard.js after each refresh.
 (function () {
   "use strict";
   const units = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
@@ -23,7 +23,9 @@
     for (const el of (root || document).querySelectorAll("time.when[datetime]")) {
       const date = new Date(el.getAttribute("datetime"));
       if (isNaN(date)) continue;
-      el.textContent = `${relative(date, now)} (${local.format(date)})`;
+      if (!el.dataset.utc) el.dataset.utc = el.getAttribute("title") || "";
+      el.textContent = relative(date, now);
+      el.setAttribute("title", `${local.format(date)} local · ${el.dataset.utc}`);
     }
   }
 

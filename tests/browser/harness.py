@@ -78,7 +78,15 @@ def widest_elements(page, limit: int = 5) -> list[str]:
     return page.evaluate(
         """(limit) => {
             const w = window.innerWidth, out = [];
+            const clipped = (el) => {
+                for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+                    if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX))
+                        return true;
+                }
+                return false;
+            };
             for (const el of document.querySelectorAll('body *')) {
+                if (clipped(el)) continue;  // inside a scrolling region: not the page's width
                 const r = el.getBoundingClientRect();
                 if (r.right > w + 1) out.push([r.right, el.tagName.toLowerCase() +
                     (el.id ? '#' + el.id : '') +

@@ -142,6 +142,14 @@ def test_reports_show_their_figures_and_their_errors(app, live_server, week, pag
                                       "tds => tds.map(td => td.textContent.trim())")
     assert cells == [str(v["items"]) for v in quality["versions"]]
     assert "built-in method" not in page.inner_text("main")
+    # Calibration points carry their counts and a 95% interval.
+    points = page.locator("svg.chart circle.calibration-point")
+    assert points.count() >= 5
+    assert page.locator("svg.chart line.calibration-interval").count() == points.count()
+    bucket = next(b for b in quality["calibration"] if b["approval_rate"] is not None)
+    assert f"{bucket['approved']}/{bucket['human_decided']} approved" in \
+        points.first.locator("title").text_content()
+    assert "95% interval" in points.first.locator("title").text_content()
     check_widths(page, "supervisor-quality")
 
     page.goto(f"{live_server.url}/supervise/sla?queue=beta")
