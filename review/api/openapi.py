@@ -78,6 +78,8 @@ ITEM = {
                       "When retention purged the payloads (input, output, context, "
                       "metadata); null while they are kept."},
         "backlog": {"anyOf": [{"$ref": "#/components/schemas/Backlog"}, {"type": "null"}]},
+        "usage": {"type": ["object", "null"], "description": "The model's usage as sent "
+                  "(input_tokens, output_tokens, cost); the check's is `check.usage`."},
     },
 }
 

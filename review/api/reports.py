@@ -14,6 +14,7 @@ from review.core.db import close_after, get_reports_session
 from review.reports.cost import cost_report
 from review.reports.dashboard import dashboard
 from review.reports.forecast import queue_forecast
+from review.reports.overload import overflow_report
 from review.reports.quality import quality_report
 from review.reports.sla_report import parse_range, sla_csv, sla_report_json
 from review.reports.workload import reviewer_report
@@ -91,6 +92,17 @@ def report_forecast():
                                   horizon=int(raw)))
 
 
+@bp.get("/reports/overflow")
+@require_key("admin")
+def report_overflow():
+    session = get_reports_session()
+    slug = request.args.get("queue")
+    queues = [report_queue(session, None, slug)] if slug else supervised_queues(session, None)
+    span = _range()
+    return jsonify({"range": span.to_dict(),
+                    **overflow_report(session, queues, span.start, span.end)})
+
+
 _RANGE = [query_param("from", {"type": "string", "format": "date"}, "First day (UTC), "
                       "default six days before `to`."),
           query_param("to", {"type": "string", "format": "date"}, "Last day (UTC), "
@@ -141,5 +153,11 @@ PATHS["/api/v1/reports/forecast"] = {"get": operation(
                                                          "maximum": 168}, "Default 24.")],
     ok={"200": {"description": "The forecast", **json_content(_OBJECT)}},
     errs=_REPORT_ERRORS, described={400: "No `queue` (`missing_queue`) or bad `hours`."})}
+PATHS["/api/v1/reports/overflow"] = {"get": operation(
+    "What overflow policies shed, per queue and day (refused at the door, decided by the "
+    "fallback), and the fallbacks sampled for a human to look at later",
+    scope="admin", params=[query_param("queue", {"type": "string"}, "Default: all."), *_RANGE],
+    ok={"200": {"description": "The report", **json_content(_OBJECT)}},
+    errs=_REPORT_ERRORS)}
 PATHS["/api/v1/reports/sla"]["get"]["responses"]["200"]["content"]["text/csv"] = {
     "schema": {"type": "string"}}

@@ -48,6 +48,8 @@ def item_to_dict(item: Item, queue_slug: str | None = None) -> dict[str, Any]:
             "reason": item.check_reason,
             "latency_ms": item.check_latency_ms,
             "checked_at": isoformat(item.checked_at),
+            "usage": _usage(item.check_input_tokens, item.check_output_tokens,
+                            item.check_cost),
         }
     model = None
     if item.model_name is not None or item.model_version is not None:
@@ -74,7 +76,16 @@ def item_to_dict(item: Item, queue_slug: str | None = None) -> dict[str, Any]:
         "sla": sla_to_dict(item),
         # Set once retention emptied input/output/context/metadata (review/ops/retention.py).
         "purged_at": isoformat(item.purged_at),
+        # The model's usage as upstream sent it (docs/overload-and-cost.md#cost).
+        "usage": _usage(item.usage_input_tokens, item.usage_output_tokens, item.usage_cost),
     }
+
+
+def _usage(input_tokens: int | None, output_tokens: int | None,
+           cost: float | None) -> dict[str, Any] | None:
+    if input_tokens is None and output_tokens is None and cost is None:
+        return None
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cost": cost}
 
 
 def sla_to_dict(item: Item) -> dict[str, Any]:

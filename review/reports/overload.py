@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from review.core.models import Item, Queue
+from review.core.models import Item, OverflowShed, Queue
+from review.core.sql_time import as_datetime
 
 OPEN_STATUSES = ("checking", "pending", "in_review")
 # The pace is measured over the last hour, and over at least five minutes: one decision a
@@ -124,3 +125,44 @@ def checker_spend_today(session: Session, queue_id: int, now: datetime) -> float
         select(func.coalesce(func.sum(Item.check_cost), 0.0))
         .where(Item.checked_at >= midnight, Item.checked_at <= now,
                Item.queue_id == queue_id)) or 0.0)
+
+
+MAX_LISTED = 200
+
+
+def overflow_report(session: Session, queues: list[Queue], start: datetime, end: datetime
+                    ) -> dict[str, Any]:
+    """Per queue and UTC day in [start, end): items refused at the door (from
+    `overflow_sheds`) and decided by the fallback; and the fallbacks sampled for a human
+    to look at later (newest first, at most MAX_LISTED per queue)."""
+    by_id = {q.id: q for q in queues}
+    days: dict[tuple[str, date], dict[str, int]] = {}
+    if not by_id:
+        return {"days": [], "audit_samples": {}}
+
+    def day_of(slug: str, value: Any) -> dict[str, int]:
+        when = value if isinstance(value, date) and not isinstance(value, datetime) \
+            else as_datetime(value).date()
+        return days.setdefault((slug, when), {"refused": 0, "fallback": 0})
+
+    for qid, day, refused in session.execute(
+            select(OverflowShed.queue_id, func.date(OverflowShed.at), func.sum(OverflowShed.items))
+            .where(OverflowShed.queue_id.in_(list(by_id)), OverflowShed.at >= start,
+                   OverflowShed.at < end)
+            .group_by(OverflowShed.queue_id, func.date(OverflowShed.at))):
+        day_of(by_id[qid].slug, day)["refused"] += int(refused or 0)
+    fallback = (Item.queue_id.in_(list(by_id)), Item.decided_by == "overflow",
+                Item.created_at >= start, Item.created_at < end)
+    for qid, day, count in session.execute(
+            select(Item.queue_id, func.date(Item.created_at), func.count()).where(*fallback)
+            .group_by(Item.queue_id, func.date(Item.created_at))):
+        day_of(by_id[qid].slug, day)["fallback"] += count
+    samples: dict[str, list[str]] = {}
+    for queue in queues:
+        samples[queue.slug] = list(session.scalars(
+            select(Item.id).where(*fallback, Item.queue_id == queue.id,
+                                  Item.audit_sampled.is_(True))
+            .order_by(Item.created_at.desc()).limit(MAX_LISTED)))
+    rows = [{"queue": slug, "day": d.isoformat(), **counts}
+            for (slug, d), counts in sorted(days.items())]
+    return {"days": rows, "audit_samples": samples}

@@ -157,3 +157,34 @@ def test_the_client_exposes_the_backlog(live_server, submit_key, make_queue):
     assert result.backlog["surge"].over_cap is True
     assert [e.status for e in result.entries] == ["pending", "rejected", "rejected"]
     assert client.get(first.id).backlog is None
+
+
+def test_the_overflow_report_counts_what_was_shed(client, auth, make_queue, make_key, db):
+    make_queue("surge", audit_rate=0.0, backlog_cap=1, overflow="fallback",
+               fallback_audit_rate=1.0)
+    make_queue("door", audit_rate=0.0, backlog_cap=1, overflow="reject")
+    batch(client, auth, 4)
+    batch(client, auth, 5, queue="door")
+    admin = {"Authorization": f"Bearer {make_key('boss', 'admin')}"}
+    body = client.get("/api/v1/reports/overflow", headers=admin).get_json()
+    today = [r for r in body["days"]]
+    assert {(r["queue"], r["refused"], r["fallback"]) for r in today} == {
+        ("surge", 0, 3), ("door", 4, 0)}
+    sampled = set(db.scalars(select(Item.id).where(Item.decided_by == "overflow")))
+    assert set(body["audit_samples"]["surge"]) == sampled and body["audit_samples"]["door"] == []
+    one = client.get("/api/v1/reports/overflow?queue=door", headers=admin).get_json()
+    assert [r["queue"] for r in one["days"]] == ["door"]
+
+
+def test_usage_is_validated_stored_and_answered(client, auth, make_queue):
+    make_queue("surge", audit_rate=0.0)
+    usage = {"input_tokens": 812, "output_tokens": 64, "cost": 0.0031}
+    body = submit(client, auth, usage=usage).get_json()
+    assert body["usage"] == usage
+    assert client.get(f"/api/v1/items/{body['id']}", headers=auth).get_json()["usage"] == usage
+    assert submit(client, auth).get_json()["usage"] is None
+    for bad in ({"input_tokens": -1}, {"cost": "1"}, {"tokens": 3}, {"output_tokens": 1.5},
+                {"input_tokens": 10**13}, []):
+        resp = submit(client, auth, usage=bad)
+        assert resp.status_code == 422, bad
+        assert resp.get_json()["error"]["code"] == "validation_failed"
