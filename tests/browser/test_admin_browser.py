@@ -86,6 +86,16 @@ def test_admin_pages_from_the_navigation(app, live_server, db, setup, page):
     assert "upstream" in page.inner_text("#keys tbody tr")
     check_widths(page, "admin-keys")
     page.set_viewport_size({"width": 1366, "height": 900})
+    page.fill("#key-form input[name=name]", "reporting")
+    page.select_option("#key-form select[name=scope]", "admin")
+    page.click("#create-key")
+    page.wait_for_selector("#raw-key")
+    assert len(page.inner_text("#raw-key").strip()) > 20  # shown once, in full
+    check_widths(page, "admin-key-shown")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.click("#admin-tabs a:has-text('API keys')")
+    page.wait_for_selector("#keys")
+    assert page.locator("#keys tbody tr").count() == 2
 
     page.click("#admin-tabs a:has-text('Queue policies')")
     page.wait_for_selector("section.policy[data-queue=support]")
