@@ -119,6 +119,7 @@ def apply_fallback(item: Item, queue: Queue, state: BacklogState) -> None:
     item.route_path = "auto"
     item.route_reasons = [f"overflow fallback {outcome}: {state.why()} ({would})"]
     item.audit_sampled = audit_sampled(f"overflow:{item.id}", queue.fallback_audit_rate)
+    item.shadow_route = None  # nobody reviewed it: no evidence about the router either
     item.status = "approved" if outcome == "approve" else "rejected"
     item.decision_outcome = outcome
     item.decision_output = item.output if outcome == "approve" else None
