@@ -2,7 +2,8 @@
 reject with a reason, edit, the lease heartbeat, two reviewers in two browser
 contexts never holding the same item, logout; and two reviewers working a
 queue of 50 items to empty, nothing decided twice and nothing left behind.
-Screenshots land in test-artifacts/."""
+Every screenshot goes through the shared harness (axe-core, no console error) into
+test-artifacts/."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from review.core.models import Item, ItemEvent, Review
-from tests.browser.conftest import HAS_CHROMIUM, screenshot
+from tests.browser.harness import DESKTOP, HAS_CHROMIUM, check_page
 
 PASSWORD = "correct horse"
 
@@ -22,25 +23,9 @@ pytestmark = [
 ]
 
 
-def new_page(chromium):
-    """A page in its own browser context (its own cookies), collecting console errors."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    errors: list[str] = []
-
-    def on_console(msg) -> None:
-        if msg.type == "error":
-            errors.append(f"{msg.text} ({msg.location.get('url')})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors  # type: ignore[attr-defined]
-    return page
-
-
 def shot(page, name: str) -> None:
-    screenshot(page, f"review-{name}")
+    """Screenshot, overflow and axe checks of the page as it is (tests/browser/harness.py)."""
+    check_page(page, f"review-{name}", DESKTOP)
 
 
 def inspect(app, fn):
@@ -85,14 +70,14 @@ def press_and_wait(page, key: str) -> None:
 
 
 def test_reviewer_works_by_keyboard(app, live_server, client, auth, make_queue, make_user,
-                                    chromium):
+                                    new_page):
     make_queue("support", reject_reasons=["incorrect", "unsupported", "other"],
                lease_seconds=15)  # a heartbeat every 5 s
     make_user("ana", queues=("support",))
     make_user("ben", queues=("support",))
     ids = add_items(client, auth, "support", 6)
     base = live_server.url
-    ana = new_page(chromium)
+    ana = new_page()
     login(ana, base, "ana")
     ana.goto(f"{base}/queues/support")
     shot(ana, "01-queue")
@@ -106,7 +91,7 @@ def test_reviewer_works_by_keyboard(app, live_server, client, auth, make_queue, 
     shot(ana, "02-item")
 
     # A second reviewer in another browser context gets a different item.
-    ben = new_page(chromium)
+    ben = new_page()
     login(ben, base, "ben")
     ben.goto(f"{base}/queues/support")
     press_and_wait(ben, "n")
@@ -163,7 +148,7 @@ def test_reviewer_works_by_keyboard(app, live_server, client, auth, make_queue, 
 
 
 def test_two_reviewers_empty_a_queue_of_50(app, live_server, client, auth, make_queue,
-                                           make_user, chromium):
+                                           make_user, new_page):
     """The issue's "done when": no item decided twice, none left behind."""
     make_queue("batch", reject_reasons=["incorrect"])
     make_user("ana", queues=("batch",))
@@ -172,7 +157,7 @@ def test_two_reviewers_empty_a_queue_of_50(app, live_server, client, auth, make_
     base = live_server.url
     pages = {}
     for name in ("ana", "ben"):
-        page = new_page(chromium)
+        page = new_page()
         login(page, base, name)
         page.goto(f"{base}/queues/batch")
         press_and_wait(page, "n")

@@ -313,3 +313,24 @@ def test_an_empty_queue_says_why_and_points_to_other_work(app, live_server, supp
         check_page(page, "reviewer-queue-empty", width)
     sla = page.locator("#other-queues th", has_text="SLA").bounding_box()
     assert sla["x"] + sla["width"] <= PHONE  # the SLA column is not cut at 390 px
+
+
+def test_escalate_takes_a_note_from_the_keyboard(app, live_server, support, new_page):
+    page = new_page()
+    login(page, live_server.url, "ana")
+    item_id = claim_first(page, live_server.url)
+    page.keyboard.press("x")
+    assert page.evaluate("document.activeElement.id") == "escalate-note"
+    page.keyboard.type("Customer threatens legal action; " + ARABIC)
+    check_page(page, "reviewer-item-escalating", PHONE)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    press_and_wait(page, "Control+Enter")
+    assert "Escalated" in page.inner_text("main")
+    assert inspect(app, lambda s: s.get(Item, item_id)).escalated
+    # The supervisor reads the note, right to left where it is, in the item's history.
+    sue = new_page()
+    login(sue, live_server.url, "sue")
+    sue.goto(f"{live_server.url}/items/{item_id}")
+    note = sue.locator("#history span[dir=auto]", has_text="legal action")
+    assert note.count() == 1
+    check_page(sue, "reviewer-item-escalated-supervisor", 1366)
