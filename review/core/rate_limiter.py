@@ -19,6 +19,7 @@ process (tests) never share them.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -82,7 +83,24 @@ limiter = AppLimiter(
 )
 
 
+class _OutageInOneLine(logging.Filter):
+    """While Redis is down every limited request fails open and Flask-Limiter logs why:
+    one line each (the error), not a traceback each."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, _DOWN):
+            record.msg, record.args = f"{record.getMessage()}: {error!r}", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_FLASK_LIMITER_LOG = logging.getLogger("flask-limiter")
+
+
 def init_rate_limits(app: Flask) -> None:
+    if not any(isinstance(f, _OutageInOneLine) for f in _FLASK_LIMITER_LOG.filters):
+        _FLASK_LIMITER_LOG.addFilter(_OutageInOneLine())
     limiter.init_app(app)
 
 

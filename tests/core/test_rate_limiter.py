@@ -6,6 +6,7 @@ Redis, and the login counters' fixed window with take-back and clear.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def test_counts_live_in_the_apps_redis_under_its_prefix(limited, make_key):
         assert get_redis().keys(f"{prefix}:limits:*") == []
 
 
-def test_ingest_fails_open_without_redis(app, make_queue, make_key, tmp_path: Path):
+def test_ingest_fails_open_without_redis(app, make_queue, make_key, tmp_path: Path, caplog):
     make_queue("support", audit_rate=0.0)
     redis = PrivateRedis(tmp_path)
     redis.up()
@@ -90,9 +91,14 @@ def test_ingest_fails_open_without_redis(app, make_queue, make_key, tmp_path: Pa
         assert client.post("/api/v1/items", json=BODY, headers=auth).status_code == 201
         redis.down()
         # The database is the source of truth: ingest goes on, uncounted.
-        answers = [client.post("/api/v1/items", json=BODY, headers=auth).status_code
-                   for _ in range(4)]
+        with caplog.at_level(logging.ERROR, logger="flask-limiter"):
+            answers = [client.post("/api/v1/items", json=BODY, headers=auth).status_code
+                       for _ in range(4)]
         assert answers == [201] * 4
+        # Each says why in one line, not a traceback.
+        outage = [r for r in caplog.records if r.name == "flask-limiter"]
+        assert len(outage) == 4 and all(r.exc_info is None for r in outage), outage
+        assert "Connection" in outage[0].getMessage()
     finally:
         redis.down()
         other.extensions["review.engine"].dispose()
