@@ -15,12 +15,16 @@ import re
 from typing import Any
 
 from review.core.models import Item, Queue
-from review.intake.checks.base import CheckInput
-from review.intake.checks.builtin import grounding
+from review.intake.checks.base import CheckInput, clip
+from review.intake.checks.builtin import grounding, source_text
 from review.intake.checks.text import sentences
 
 MAX_FIELDS = 60
 MAX_HIGHLIGHT_CHARS = 50_000  # longer outputs are shown without per-sentence marks
+# The checker reads the whole context for each sentence: past this many sentences x
+# context characters (about 0.2 s) the marks come from the sentences the stored check
+# result quotes instead.
+MARK_BUDGET = 150_000
 
 
 def _text(value: Any) -> str:
@@ -60,10 +64,16 @@ def _grounding_options(config: Any) -> dict[str, Any] | None:
     return None
 
 
-def _unsupported(text: str, item: Item, options: dict[str, Any]) -> set[str]:
-    """Sentences of `text` the grounding checker does not find in the context."""
+def _unsupported(text: str, item: Item, options: dict[str, Any], context_chars: int) -> set[str]:
+    """Sentences of `text` the grounding checker does not find in the context: the checker
+    itself, run on each sentence with the queue's options (so the marks are its verdicts);
+    over the budget, the sentences its stored result quotes."""
+    found = sentences(text)
+    if len(found) * context_chars > MARK_BUDGET:
+        reason = item.check_reason or ""
+        return {s for s in found if f'"{clip(s)}"' in reason}
     out = set()
-    for sentence in sentences(text):
+    for sentence in found:
         try:
             result = grounding(CheckInput(item_id=item.id, output=sentence,
                                           context=item.context or []), **options)
@@ -98,11 +108,12 @@ def output_view(item: Item, queue: Queue) -> dict[str, Any]:
     options = _grounding_options(queue.checker)
     checked = (options is not None and item.check_verdict is not None
                and bool(item.context) and len(_text(item.output)) <= MAX_HIGHLIGHT_CHARS)
+    context_chars = sum(len(source_text(s)) for s in item.context or []) if checked else 0
     fields = []
     flagged = 0
     for field in (labelled_fields(item.output) or [{"label": None, "text": "",
                                                       "structured": False}]):
-        bad = _unsupported(field["text"], item, options or {}) \
+        bad = _unsupported(field["text"], item, options or {}, context_chars) \
             if checked and not field["structured"] else set()
         flagged += len(bad)
         fields.append({**field, "runs": marked(field["text"], bad)})
