@@ -19,7 +19,7 @@ PASSWORD = "correct horse"
 WEB_ADMIN = {"admin.users", "admin.create_user", "admin.deactivate_user",
              "admin.activate_user", "admin.set_role", "admin.reset_password", "admin.members",
              "admin.add_member", "admin.remove_member", "admin.keys", "admin.create_key",
-             "admin.revoke", "admin.rotate"}
+             "admin.revoke", "admin.rotate", "admin.queues"}
 API_ADMIN = {"api.admin_users", "api.admin_user_create", "api.admin_user_deactivate",
              "api.admin_user_activate", "api.admin_user_role", "api.admin_user_password",
              "api.admin_members", "api.admin_member", "api.admin_keys", "api.admin_key_create",
