@@ -115,3 +115,8 @@ def test_admin_pages_from_the_navigation(app, live_server, db, setup, page):
     assert links.count() == 3
     assert links.first.get_attribute("href").startswith("/items/wh")
     check_widths(page, "admin-webhooks")
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.click("#nav-password")
+    page.wait_for_selector("main form")
+    check_widths(page, "account-password")
