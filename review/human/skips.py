@@ -6,8 +6,9 @@ it in a Redis sorted set per reviewer and queue, scored by when the skip ends
 reviewer, so skip A, decide B, and the next item is C, not A again.
 
 Fails open: when Redis is down (or there is no app, e.g. a bare script) a skip
-is not remembered and claiming ignores skips. The database stays the source of
-truth; a skip is a preference, never a lock.
+is not remembered and claiming ignores skips; after a failure Redis is not asked
+again for BACKOFF_SECONDS, so claims never wait on its timeout one after another.
+The database stays the source of truth; a skip is a preference, never a lock.
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ from review.core.settings import settings
 
 # The most skips kept per reviewer and queue; older ones are forgotten first.
 MAX_SKIPS = 200
+# After Redis failed, skips are ignored this long instead of every claim waiting on its
+# connect timeout again (claims must not slow down while Redis is away).
+BACKOFF_SECONDS = 30.0
+_down_until = [0.0]
+
+
+def _available() -> bool:
+    return has_app_context() and time.monotonic() >= _down_until[0]
+
+
+def _failed() -> None:
+    _down_until[0] = time.monotonic() + BACKOFF_SECONDS
 
 
 def _key(user_id: int, queue_id: int) -> str:
@@ -35,7 +48,7 @@ def cooldown_seconds() -> int:
 def remember_skip(user_id: int, queue_id: int, item_id: str) -> bool:
     """Keep `item_id` away from the reviewer until the cooldown ends; False if not recorded."""
     seconds = cooldown_seconds()
-    if not seconds or not has_app_context():
+    if not seconds or not _available():
         return False
     key = _key(user_id, queue_id)
     now = time.time()
@@ -47,18 +60,20 @@ def remember_skip(user_id: int, queue_id: int, item_id: str) -> bool:
         pipe.expire(key, seconds + 1)
         pipe.execute()
     except (RedisError, OSError):
+        _failed()
         return False
     return True
 
 
 def skipped(user_id: int, queue_id: int) -> dict[str, float]:
     """The reviewer's live skips in the queue: item id -> seconds until it comes back."""
-    if not has_app_context():
+    if not _available():
         return {}
     now = time.time()
     try:
         rows = get_redis().zrangebyscore(_key(user_id, queue_id), now, "+inf", withscores=True)
     except (RedisError, OSError):
+        _failed()
         return {}
     return {(raw.decode() if isinstance(raw, bytes) else str(raw)): until - now
             for raw, until in rows}
@@ -66,9 +81,9 @@ def skipped(user_id: int, queue_id: int) -> dict[str, float]:
 
 def forget_skips(user_id: int, queue_id: int) -> None:
     """Bring every skipped item back for the reviewer (e.g. "show me skipped items now")."""
-    if not has_app_context():
+    if not _available():
         return
     try:
         get_redis().delete(_key(user_id, queue_id))
     except (RedisError, OSError):
-        return
+        _failed()

@@ -96,3 +96,29 @@ def test_cooldown_zero_turns_skips_off(app, two_reviewers):
             assert claim_next(session, ana, queue).item.id == a
     finally:
         cfg.SKIP_COOLDOWN_SECONDS = before
+
+
+def test_without_redis_skips_are_forgotten_and_claims_go_on(app, two_reviewers, database_url,
+                                                           instance_dir):
+    """Redis unreachable: skip still releases, claiming ignores skips, nothing waits on
+    Redis claim after claim (one failure, then a back-off)."""
+    from review.factory import create_app
+    from review.human import skips
+    from tests.conftest import make_config
+
+    a, _b = add_items(app, "support", 2)
+    broken = create_app(make_config(database_url, "redis://127.0.0.1:1/0", instance_dir))
+    skips._down_until[0] = 0.0
+    try:
+        with broken.app_context():
+            session = get_session()
+            ana, queue = user_named(session, "ana"), queue_named(session, "support")
+            started = time.monotonic()
+            claim = claim_next(session, ana, queue)
+            assert claim.item.id == a
+            skip(session, ana, claim.item, claim.lease_token)
+            assert claim_next(session, ana, queue).item.id == a  # the skip was not kept
+            assert time.monotonic() - started < 3
+            assert skips._down_until[0] > time.monotonic()  # backing off
+    finally:
+        skips._down_until[0] = 0.0
