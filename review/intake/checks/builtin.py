@@ -2,7 +2,8 @@
 
 Each is a plain function `(item, **thresholds) -> CheckResult` so a queue's
 checker config maps straight onto keyword arguments. They leave latency to the
-runner, which times every checker the same way.
+runner, which times every checker the same way. `grounding` lives in its own module
+(it is language-aware) and is re-exported here with the others.
 """
 
 from __future__ import annotations
@@ -10,90 +11,11 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any
 
-from review.intake.checks.base import CheckInput, CheckResult, check_thresholds, clip, grade
-from review.intake.checks.text import NEGATIONS, bigrams, content_tokens, jaccard, sentences
+from review.intake.checks.base import CheckInput, CheckResult, check_thresholds, grade
+from review.intake.checks.grounding import grounding, source_text  # noqa: F401  (re-exported)
+from review.intake.checks.language import blocked_hits
+from review.intake.checks.text import content_tokens, jaccard
 from review.intake.validation import output_text, validate_output
-
-MAX_QUOTED = 3
-
-
-def source_text(source: Any) -> str:
-    """The text of one context source: a string, or an object's text/content (+ title)."""
-    if isinstance(source, str):
-        return source
-    if isinstance(source, dict):
-        parts = [source.get(key) for key in ("title", "text", "content")]
-        return "\n".join(p for p in parts if isinstance(p, str) and p.strip())
-    return ""
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _strict(token: str) -> bool:
-    return token in NEGATIONS or any(c.isdigit() for c in token)
-
-
-def grounding(
-    item: CheckInput,
-    *,
-    threshold: float = 0.8,
-    fail_below: float = 0.5,
-    min_token_overlap: float = 0.7,
-    min_bigram_overlap: float = 0.4,
-    strict_terms: bool = True,
-) -> CheckResult:
-    """Share of the output's sentences whose words are found in the context sources.
-
-    A sentence counts as supported when at least `min_token_overlap` of its
-    content words, and (for sentences of three or more content words) at least
-    `min_bigram_overlap` of its adjacent word pairs, occur in the context, and
-    (with `strict_terms`) every number and negation in it does: a changed
-    figure or an added "not" flips a claim while barely changing its words.
-    Lexical, so it catches invented facts and numbers, not subtle paraphrase.
-    """
-    check_thresholds(threshold, fail_below)
-    check_thresholds(min_token_overlap, 0.0)
-    check_thresholds(min_bigram_overlap, 0.0)
-    texts = [t for t in (source_text(s) for s in _as_list(item.context)) if t.strip()]
-    if not texts:
-        return CheckResult("grounding", "unsure", None, "no context sources")
-    known: set[str] = set()
-    known_pairs: set[tuple[str, str]] = set()
-    for text in texts:
-        tokens = content_tokens(text)
-        known.update(tokens)
-        known_pairs.update(bigrams(tokens))
-
-    checked = 0
-    unsupported: list[str] = []
-    for sentence in sentences(output_text(item.output)):
-        tokens = content_tokens(sentence)
-        if not tokens:
-            continue  # "Thanks!" makes no claim
-        checked += 1
-        words = set(tokens)
-        word_share = len(words & known) / len(words)
-        pairs = bigrams(tokens)
-        pair_share = len(pairs & known_pairs) / len(pairs) if len(pairs) >= 2 else 1.0
-        new_term = strict_terms and any(t not in known and _strict(t) for t in words)
-        if word_share < min_token_overlap or pair_share < min_bigram_overlap or new_term:
-            unsupported.append(sentence)
-    if not checked:
-        return CheckResult("grounding", "unsure", None, "output has no checkable sentences")
-
-    score = (checked - len(unsupported)) / checked
-    reason = (f"{checked - len(unsupported)}/{checked} sentences supported by "
-              f"{len(texts)} context source{'s' if len(texts) != 1 else ''}")
-    if unsupported:
-        quoted = ", ".join(f'"{clip(s)}"' for s in unsupported[:MAX_QUOTED])
-        more = len(unsupported) - MAX_QUOTED
-        reason += f"; unsupported: {quoted}" + (f" and {more} more" if more > 0 else "")
-    return CheckResult("grounding", grade(score, threshold=threshold, fail_below=fail_below),
-                       score, reason)
 
 
 def consistency(
@@ -151,6 +73,9 @@ def policy(
         return CheckResult("policy", "unsure", None, "no blocked phrases or length limit set")
     problems = validate_output(item.output, output_schema=None, blocked_phrases=phrases,
                                max_output_chars=min(limits) if limits else None)
+    # Also per language: folded case/accents, substrings in Thai and Chinese (no spaces).
+    problems += [f'blocked phrase: "{p}"' for p in blocked_hits(output_text(item.output), phrases)
+                 if f'blocked phrase: "{p}"' not in problems]
     return _rules_result("policy", problems)
 
 
