@@ -7,17 +7,31 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import g, request
-from sqlalchemy import select
+from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
 from review.api.errors import ApiError
 from review.core.accounts import hash_key
 from review.core.db import get_session
-from review.core.models import ApiKey
+from review.core.key_cache import KeyRow, lookup_key, note_key_used
+from review.core.models import User
 
 
-def key_from_request(session: Session) -> ApiKey:
+class RequestKey:
+    """The request's key: its cached row, and its user loaded only when a view asks."""
+
+    def __init__(self, row: KeyRow) -> None:
+        self.row = row
+        self.id, self.name, self.scope = row.id, row.name, row.scope
+
+    @property
+    def user(self) -> User | None:
+        if self.row.user_id is None:
+            return None
+        return get_session().get(User, self.row.user_id)
+
+
+def key_from_request(session: Session) -> RequestKey:
     header = request.headers.get("Authorization", "")
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
@@ -27,16 +41,18 @@ def key_from_request(session: Session) -> ApiKey:
             "Send an API key as 'Authorization: Bearer <key>'.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw.strip())))
-    if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw.strip())):
+    key_hash = hash_key(raw.strip())
+    row = lookup_key(session, key_hash)
+    if row is None or not hmac.compare_digest(row.key_hash, key_hash):
         raise ApiError(401, "invalid_key", "The API key is unknown.",
                        headers={"WWW-Authenticate": "Bearer"})
-    if key.revoked_at is not None:
+    if row.revoked:
         raise ApiError(401, "key_revoked", "The API key has been revoked.",
                        headers={"WWW-Authenticate": "Bearer"})
-    if key.user is not None and not key.user.active:
+    if not row.user_active:
         raise ApiError(401, "user_inactive", "The key's user is deactivated.")
-    return key
+    note_key_used(current_app.extensions["review.sessionmaker"], row.id)
+    return RequestKey(row)
 
 
 def require_key(*scopes: str) -> Callable:
@@ -62,5 +78,5 @@ def require_key(*scopes: str) -> Callable:
     return decorator
 
 
-def current_key() -> ApiKey:
+def current_key() -> RequestKey:
     return g.api_key

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from review.core.clock import isoformat, utcnow
+from review.core.db import after_commit
 from review.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from review.core.key_cache import publish_key_change
 from review.core.models import (
     KEY_SCOPES,
     ROLES,
@@ -280,6 +282,7 @@ def set_user_active(session: Session, actor: str, user_id: int, active: bool,
     user.active = active
     record_account_event(session, actor, "user.activated" if active else "user.deactivated",
                          user.id, name=user.name)
+    after_commit(session, publish_key_change, "user", user.id)  # cached keys, every process
     session.commit()
     return user, True
 
@@ -295,6 +298,7 @@ def set_user_role(session: Session, actor: str, user_id: int, role: str,
     record_account_event(session, actor, "user.role_changed", user.id, name=user.name,
                          **{"from": user.role, "to": role})
     user.role = role
+    after_commit(session, publish_key_change, "user", user.id)
     session.commit()
     return user, True
 
@@ -374,6 +378,7 @@ def revoke_key(session: Session, actor: str, key_id: int) -> ApiKey:
     key.revoked_at = utcnow()
     record_account_event(session, actor, "key.revoked", key.user_id, key_id=key.id,
                          name=key.name, prefix=key.prefix)
+    after_commit(session, publish_key_change, "key", key.id)  # refused next request, anywhere
     session.commit()
     return key
 
@@ -388,5 +393,6 @@ def rotate_key(session: Session, actor: str, key_id: int) -> tuple[ApiKey, str]:
     old.revoked_at = utcnow()
     record_account_event(session, actor, "key.rotated", old.user_id, key_id=old.id,
                          new_key_id=new.id, name=old.name, prefix=new.prefix)
+    after_commit(session, publish_key_change, "key", old.id)
     session.commit()
     return new, raw

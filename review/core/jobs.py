@@ -54,6 +54,9 @@ def release_redis(app: Flask, embedded: bool) -> None:
     connection the server has not finished closing yet. The workers have exited; a request
     (/healthz, an item's check job) left connections in this process's pool.
     """
+    # Long-lived subscribers (core/key_cache.py) first: they hold connections of their own.
+    for close in app.extensions.pop("review.redis_closers", []):
+        close()
     conn = app.extensions.pop("review.redis", None)
     if conn is not None:
         conn.connection_pool.disconnect()

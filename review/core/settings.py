@@ -70,6 +70,7 @@ class Settings:
     METRICS_TOKEN: str = ""  # when set, /metrics wants "Authorization: Bearer <token>"
     ALLOWED_CALLBACK_HOSTS: list[str] = field(default_factory=list)
     INGEST_RATE_LIMIT: int = 6000  # requests per key per minute
+    API_KEY_CACHE_SECONDS: float = 5.0  # keys cached per process; changes are published
     LOGIN_RATE_LIMIT: int = 10  # failed logins per user and address per 5 minutes
     LOGIN_ADDRESS_RATE_LIMIT: int = 50  # failed logins per address (any names) per 5 minutes
     # Failed logins per user from every address per 5 minutes: above LOGIN_RATE_LIMIT, so
