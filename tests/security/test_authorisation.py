@@ -32,6 +32,7 @@ PUBLIC = {
     "metrics.metrics": "open unless METRICS_TOKEN is set, refused in production without it "
                        "(tested below and in tests/web/test_metrics_production.py)",
     "docs.api_docs": "the API reference page, rendered from the public OpenAPI document",
+    "docs.swagger_ui_file": "the two static files of the API reference page (Swagger UI)",
     "health.healthz": "the load balancer's probe: up/down only, no data",
     "health.favicon": "a redirect to the static icon",
 }
