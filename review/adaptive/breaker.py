@@ -11,8 +11,12 @@ humans, opens a `breaker` alert, and is recorded in the queue's audit trail with
 its reason.
 
 It closes only by a supervisor's reset (`reset_breaker`: API, web, CLI) or by fresh
-evidence: a full window decided after the trip whose UPPER bound is back under the
-target. Never silently, never on old evidence: both the trip and the recovery count
+evidence: a full recovery window decided after the trip whose UPPER bound is back under
+the target. The recovery window is sized from the target (`recovery_window`: at least
+`breaker_window`, and large enough that a model at half the target can pass; 389 for 2%
+at 95%), since with the default 100 even 0 errors bound a 2% target at 2.95%. A trip sends
+the queue back to shadow.
+Never silently, never on old evidence: both the trip and the recovery count
 only decisions made after the breaker's last change.
 """
 
@@ -25,7 +29,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from review.adaptive.evidence import automation_samples
-from review.adaptive.thresholds import breaker_scan, clopper_pearson_upper
+from review.adaptive.rollout import record_stage
+from review.adaptive.thresholds import breaker_scan, clopper_pearson_upper, recovery_window
 from review.alerts.episodes import Condition, open_episode, resolve_episodes
 from review.core.clock import utcnow
 from review.core.models import PolicyChange, Queue
@@ -36,18 +41,26 @@ MIN_TRIP_SAMPLES = 20
 
 
 def update_breaker(session: Session, queue: Queue, now: datetime) -> dict[str, Any]:
-    """Trip or recover the breaker from the evidence; the caller commits."""
-    samples = automation_samples(session, queue, queue.breaker_changed_at, queue.breaker_window)
-    errors = sum(samples)
+    """Trip or recover the breaker from the evidence; the caller commits. A trip also
+    sends the queue back to shadow: after recovery the rollout starts over, each stage
+    again earning its own evidence (review/adaptive/rollout.py)."""
     if not queue.breaker_open:
+        samples = automation_samples(session, queue, queue.breaker_changed_at,
+                                     queue.breaker_window)
         verdict = breaker_scan(samples, queue.max_error_rate, queue.confidence_level,
                                min_samples=MIN_TRIP_SAMPLES)
         if verdict.trip:
             _set(session, queue, True, f"tripped: {verdict.errors} errors in the latest "
                  f"{verdict.n} audited automatic decisions; {verdict.reason}", "breaker", now)
-        return {"open": queue.breaker_open, "samples": len(samples), "errors": errors}
+            record_stage(session, queue, "shadow", "breaker", "the circuit breaker tripped",
+                         now)
+        return {"open": queue.breaker_open, "samples": len(samples), "errors": sum(samples)}
+    window = recovery_window(queue.max_error_rate, queue.confidence_level,
+                             queue.breaker_window)
+    samples = automation_samples(session, queue, queue.breaker_changed_at, window)
+    errors = sum(samples)
     upper = clopper_pearson_upper(errors, len(samples), queue.confidence_level)
-    if len(samples) >= queue.breaker_window and upper <= queue.max_error_rate:
+    if len(samples) >= window and upper <= queue.max_error_rate:
         _set(session, queue, False, f"recovered on fresh evidence: {errors} errors in "
              f"{len(samples)} audited decisions since the trip, upper bound {upper:.4f} "
              f"<= {queue.max_error_rate}", "breaker", now)

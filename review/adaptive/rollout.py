@@ -5,8 +5,10 @@ what it would have done (`Item.shadow_route`); at a partial stage, items outside
 live share (a stable hash of the item id, nested across stages) go to humans the
 same way. A queue that turns on `max_error_rate` starts in shadow. The learner
 advances an adaptive queue one stage at a time, only when the stage has held for
-`rollout_hold_seconds`, the breaker is closed and at least one version has earned a
-threshold; supervisors may set any stage (API, web, CLI). Each change is audited.
+`rollout_hold_seconds` (counted from the first learned threshold at the earliest), the
+breaker is closed, a version has earned a threshold and the evidence gathered at this
+stage bounds the error rate under the target; a breaker trip sends the queue back to
+shadow. Supervisors may set any stage (API, web, CLI). Each change is audited.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from review.adaptive.evidence import automation_samples
 from review.adaptive.thresholds import ROLLOUT_STAGES
+from review.adaptive.watch import valid_threshold
 from review.core.clock import utcnow
 from review.core.models import LearnedThreshold, PolicyChange, Queue
+
+STAGE_MIN_SAMPLES = 50
 
 
 class StageError(ValueError):
@@ -27,12 +33,12 @@ class StageError(ValueError):
 
 def set_stage(session: Session, queue: Queue, stage: str, actor: str, note: str = "") -> bool:
     """A supervisor moves the queue to `stage` and it is committed; False if it was there."""
-    changed = _record_stage(session, queue, stage, actor, note, utcnow())
+    changed = record_stage(session, queue, stage, actor, note, utcnow())
     session.commit()
     return changed
 
 
-def _record_stage(session: Session, queue: Queue, stage: str, actor: str, note: str,
+def record_stage(session: Session, queue: Queue, stage: str, actor: str, note: str,
                   now: datetime) -> bool:
     """Move the queue to `stage` with its policy-history row; no commit."""
     if stage not in ROLLOUT_STAGES:
@@ -51,20 +57,37 @@ def _record_stage(session: Session, queue: Queue, stage: str, actor: str, note: 
 
 
 def advance_rollout(session: Session, queue: Queue, now: datetime) -> str:
-    """One step forward when the evidence holds; returns the (possibly new) stage."""
+    """One step forward when the evidence holds; returns the (possibly new) stage.
+
+    The hold counts from the later of the stage change and the moment a version first
+    earned its current threshold (so shadow -> 5% never happens in the pass that first
+    learns one), and the stage advances only on evidence gathered at that stage: the
+    audited automatic decisions and would-be auto-approvals decided since the stage (or
+    the breaker) last changed must number at least STAGE_MIN_SAMPLES and show an error
+    rate within the target. (The learned threshold's bound carries the statistical
+    guarantee; this is the stage's own sanity check, and the breaker watches it too.)
+    """
     hold = queue.rollout_hold_seconds
     stage = queue.rollout_stage
     if hold is None or queue.breaker_open or stage == ROLLOUT_STAGES[-1]:
         return stage
-    if queue.stage_changed_at and now - queue.stage_changed_at < timedelta(seconds=hold):
+    rows = session.scalars(select(LearnedThreshold).where(
+        LearnedThreshold.queue_id == queue.id, LearnedThreshold.threshold.is_not(None)))
+    earned = [r.earned_at for r in rows if valid_threshold(r) is not None and r.earned_at]
+    if not earned:
         return stage
-    earned = session.scalar(select(LearnedThreshold.id).where(
-        LearnedThreshold.queue_id == queue.id, LearnedThreshold.threshold.is_not(None))
-        .limit(1))
-    if earned is None:
+    started = max(min(earned), queue.stage_changed_at or min(earned))
+    if now - started < timedelta(seconds=hold):
+        return stage
+    since = max(t for t in (queue.stage_changed_at, queue.breaker_changed_at, min(earned))
+                if t is not None)
+    samples = automation_samples(session, queue, since, 1000)
+    errors = sum(samples)
+    if len(samples) < STAGE_MIN_SAMPLES or errors > queue.max_error_rate * len(samples):
         return stage
     following = ROLLOUT_STAGES[ROLLOUT_STAGES.index(stage) + 1]
-    _record_stage(session, queue, following, "learner",
-                  f"held {stage} for {hold} s with a learned threshold and the breaker closed",
-                  now)
+    record_stage(session, queue, following, "learner",
+                 f"held {stage} for {hold} s with a learned threshold and the breaker closed; "
+                 f"{errors} errors in {len(samples)} audited automatic decisions at this "
+                 f"stage (<= {queue.max_error_rate:g})", now)
     return following

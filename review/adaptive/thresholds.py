@@ -222,6 +222,25 @@ def checker_scope(checker: dict[str, Any] | None) -> str:
     return "ambiguous" if (checker or {}).get("scope") == "ambiguous" else "all"
 
 
+def recovery_window(max_error_rate: float, confidence_level: float = 0.95,
+                    window: int = 100, limit: int = 100_000) -> int:
+    """Samples the breaker needs after a trip before fresh evidence can close it.
+
+    A window of `breaker_window` can be too small to ever pass: at a 2% target even 0
+    errors in 100 bound the rate at 2.95%. So the recovery window is the smallest n >=
+    `window` in which a process running at half the target (floor(n * target / 2)
+    errors) has its exact upper bound within the target: recovery is possible for a
+    healthy model, not only for a perfect one. 2% at 95% gives 389 (3 errors allowed).
+    """
+    n = max(window, zero_error_sample_size(max_error_rate, confidence_level))
+    while n < limit:
+        errors = math.floor(n * max_error_rate / 2)
+        if clopper_pearson_upper(errors, n, confidence_level) <= max_error_rate:
+            return n
+        n = max(n + 1, int(n * 1.02))
+    return limit
+
+
 # --- circuit breaker ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BreakerVerdict:

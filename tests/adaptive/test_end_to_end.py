@@ -51,7 +51,7 @@ class Harness:
     def __init__(self, client, auth, db, queue_id: int, reviewer_id: int) -> None:  # noqa: ANN001
         self.client, self.auth, self.db = client, auth, db
         self.queue_id, self.reviewer_id = queue_id, reviewer_id
-        self.stream = LabelledStream(seed=20261130)
+        self.stream = LabelledStream(seed=20261203)
 
     @property
     def queue(self) -> Queue:

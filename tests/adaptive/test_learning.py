@@ -158,15 +158,23 @@ def test_supervisor_reset_closes_and_old_evidence_does_not_retrip(db, adaptive):
 
 
 def test_breaker_recovers_only_on_a_full_window_of_fresh_evidence(db, make_queue):
+    from review.adaptive.thresholds import clopper_pearson_upper, recovery_window
+
     queue = make_queue("adaptive", max_error_rate=0.05, audit_rate=0.0, breaker_window=80)
     add_decided(db, queue, [(0.97, i % 3 == 0) for i in range(30)], audit_sampled=True,
                 decided_at=utcnow() - timedelta(minutes=5))
     refresh(db, queue)
     assert db.get(Queue, queue.id).breaker_open
+    assert db.get(Queue, queue.id).rollout_stage == "shadow"  # a trip restarts the rollout
+    # The recovery window is sized from the target: 80 could never pass at 5%... well, 0
+    # errors in 80 could, but a model at half the target could not.
+    window = recovery_window(0.05, 0.95, 80)
+    assert window > 80 and clopper_pearson_upper(2, 80) > 0.05
     later = utcnow() + timedelta(seconds=1)
-    add_decided(db, queue, [(0.97, False)] * 79, shadow_route="auto", decided_at=later)
+    add_decided(db, queue, [(0.97, False)] * (window - 1), shadow_route="auto",
+                decided_at=later)
     refresh(db, queue)
-    assert db.get(Queue, queue.id).breaker_open  # 79 < the window of 80
+    assert db.get(Queue, queue.id).breaker_open  # one short of the recovery window
     add_decided(db, queue, [(0.97, False)], shadow_route="auto", decided_at=later)
     refresh(db, queue)
     queue = db.get(Queue, queue.id)
@@ -179,14 +187,23 @@ def test_rollout_advances_one_stage_when_evidence_holds(db, make_queue):
     start = queue.stage_changed_at
     refresh(db, queue, start + timedelta(seconds=601))
     assert db.get(Queue, queue.id).rollout_stage == "shadow"  # no threshold yet
-    add_decided(db, queue, good_evidence(400))
-    refresh(db, queue, start + timedelta(seconds=300))
-    assert db.get(Queue, queue.id).rollout_stage == "shadow"  # held too briefly
-    refresh(db, queue, start + timedelta(seconds=601))
-    assert db.get(Queue, queue.id).rollout_stage == "5%"
+    # The first threshold is learned at +700: the hold counts from there, not from +0.
+    add_decided(db, queue, good_evidence(400), shadow_route="auto",
+                decided_at=start + timedelta(seconds=650))
     refresh(db, queue, start + timedelta(seconds=700))
+    assert db.get(Queue, queue.id).rollout_stage == "shadow"  # just learned
+    refresh(db, queue, start + timedelta(seconds=1200))
+    assert db.get(Queue, queue.id).rollout_stage == "shadow"  # held 500 s < 600 s
+    refresh(db, queue, start + timedelta(seconds=1301))
     assert db.get(Queue, queue.id).rollout_stage == "5%"
-    assert changes(db, queue, "learner")[-1]["rollout_stage"] == ["shadow", "5%"]
+    # 5% needs evidence of its own, however long it holds.
+    refresh(db, queue, start + timedelta(seconds=3000))
+    assert db.get(Queue, queue.id).rollout_stage == "5%"
+    add_decided(db, queue, good_evidence(60, seed=2), shadow_route="auto",
+                decided_at=start + timedelta(seconds=3100))
+    refresh(db, queue, start + timedelta(seconds=3200))
+    assert db.get(Queue, queue.id).rollout_stage == "10%"
+    assert changes(db, queue, "learner")[-1]["rollout_stage"] == ["5%", "10%"]
 
 
 def test_supervisor_sets_the_stage(db, adaptive):
