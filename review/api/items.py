@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+import orjson
+from flask import Response, current_app, jsonify, request
 
 from review.api.blueprint import bp
 from review.api.body import json_batch, json_object
@@ -157,4 +158,16 @@ def decisions_feed():
     page = list_decisions(get_session(), queue_slug=request.args.get("queue") or None,
                           after=request.args.get("after") or None, limit=limit,
                           owner=_owner())
-    return jsonify(page)
+    return feed_response(page)
+
+
+def feed_response(page: dict) -> Response:
+    """The page as jsonify would write it (same keys, order and values), by orjson, several
+    times faster than the standard encoder on a 100-item page. Values orjson refuses (integers
+    beyond 64 bits, lone surrogates) go through jsonify."""
+    option = orjson.OPT_SORT_KEYS if current_app.json.sort_keys else 0  # type: ignore[attr-defined]
+    try:
+        body = orjson.dumps(page, option=option | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return jsonify(page)
+    return Response(body, mimetype="application/json")

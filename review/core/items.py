@@ -26,6 +26,19 @@ CURSOR_VERSION = "f1"
 MAX_CURSOR = 200
 ITEM_ID_MAX = 32  # items.id is String(32)
 
+# Exactly the columns item_to_dict reads: the feed selects these as plain rows (no ORM
+# objects, no identity map), which was most of a page's time (docs/benchmarks.md).
+FEED_COLUMNS = (
+    "id", "external_id", "status", "route_path", "route_reasons", "audit_sampled",
+    "shadow_route", "input", "output", "context", "confidence", "model_name",
+    "model_version", "prompt_version", "priority", "meta", "callback_url", "created_at",
+    "check_checker", "check_verdict", "check_score", "check_reason", "check_latency_ms",
+    "checked_at", "check_input_tokens", "check_output_tokens", "check_cost",
+    "decision_outcome", "decision_output", "decision_reason", "decision_note", "decided_by",
+    "decided_by_kind", "decided_at", "due_at", "sla_state", "purged_at",
+    "usage_input_tokens", "usage_output_tokens", "usage_cost",
+)
+
 
 def item_to_dict(item: Item, queue_slug: str | None = None) -> dict[str, Any]:
     decision = None
@@ -176,7 +189,8 @@ def list_decisions(
     """
     # The position is read as a column: an Item already in the session's identity map
     # (inserted before the trigger numbered it) would keep its stale None.
-    query = (select(Item, Queue.slug, Item.feed_position)
+    query = (select(*[getattr(Item, name).label(name) for name in FEED_COLUMNS],
+                    Queue.slug.label("queue_slug"), Item.feed_position.label("feed_position"))
              .join(Queue, Queue.id == Item.queue_id)
              .where(Item.feed_position.is_not(None)))
     if session.get_bind().dialect.name == "postgresql":
@@ -195,10 +209,9 @@ def list_decisions(
         query = query.where(Item.feed_position >= position,
                             or_(Item.feed_position > position, Item.id > item_id))
     rows = session.execute(query.order_by(Item.feed_position, Item.id).limit(limit)).all()
-    items = [item_to_dict(item, slug) for item, slug, _position in rows]
-    # The query keeps only rows whose feed_position IS NOT NULL, which mypy cannot see.
-    next_cursor = (encode_cursor(rows[-1][2], rows[-1][0].id)  # type: ignore[arg-type]
-                   if rows else after)
+    # A row has every attribute item_to_dict reads (FEED_COLUMNS), under the same names.
+    items = [item_to_dict(row, row.queue_slug) for row in rows]  # type: ignore[arg-type]
+    next_cursor = encode_cursor(rows[-1].feed_position, rows[-1].id) if rows else after
     return {"items": items, "next": next_cursor}
 
 
