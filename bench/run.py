@@ -37,6 +37,7 @@ import psutil  # noqa: E402
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 from loadgen import paced, wrk  # noqa: E402
+from surge import surge_claims  # noqa: E402
 
 RUN_ID = secrets.token_hex(4)
 DB_NAME = f"review_bench_{RUN_ID}"
@@ -136,7 +137,7 @@ def setup_database(receiver_url: str) -> dict[str, object]:
     keys: dict[str, object] = {"reviewers": []}
     with app.app_context(), session_scope() as s:
         admin = create_user(s, "bench-admin", "bench-password", "admin")
-        for slug in ("big", "small"):
+        for slug in ("big", "small", "surge"):
             apply_policy(s, slug, validate_policy(slug, {
                 "webhook_url": receiver_url, "lease_seconds": 3600}), "bench")
         s.commit()
@@ -369,6 +370,16 @@ def main() -> None:
                     body={"items": [dict(ITEM, queue="small")] * 100}, headers=sub)
         row("ingest batch of 100, items/s", f"{batch.rate * 100:,.0f} (errors {batch.errors})",
             ">= 5,000/s", batch.rate * 100 >= 5000)
+        # 2b. claim right after a surge: 100k items in one burst, no ANALYZE (issue 20).
+        step, claim_ms = reviewer_step(web.url, "surge", keys["reviewers"])
+        got = surge_claims(web.url, sub, dict(ITEM, queue="surge"), db_url(), step, claim_ms,
+                           dur, REVIEWERS, THINK)
+        row(f"claim right after a surge: {got['total']:,} items by the batch API in"
+            f" {got['burst_seconds']:.0f} s ({got['failed']} not created), no ANALYZE (items"
+            f" last analyzed: {got['analyzed_before']} before, {got['analyzed_after']} after);"
+            f" 50 reviewers, one item per {THINK:g} s each ({got['rate']:,.0f} claims/s,"
+            f" errors {got['errors']}), p50 {pct(claim_ms, 0.5):.1f} ms",
+            f"p99 {pct(claim_ms, 0.99):.1f} ms", "< 30 ms", pct(claim_ms, 0.99) < 30)
         # 7a. web worker memory under the ingest load.
         row("peak RSS, one gunicorn web worker (ingest load)", f"{rss_web.stop():.0f} MiB",
             "recorded", None)
