@@ -317,12 +317,14 @@ def features(text: str) -> Features:
     negations = 0
     for match in _RUN.finditer(canon):
         if match["word"]:
-            word = _stem(match["word"])
+            raw = match["word"]
+            word = _stem(raw)
             word = synonyms.get(word, word)
             terms.add(word)
             if word in lexicon.NEGATIONS:
                 negations += 1
             elif not word.isdigit() and len(word) >= 3 and word not in lexicon.STOPWORDS \
+                    and raw not in lexicon.STOPWORDS \
                     and word not in lexicon.UNITS and word.rstrip("s") not in lexicon.UNITS:
                 tokens.append(word)
             continue

@@ -6,7 +6,9 @@ or not (verbatim, paraphrases, number/unit swaps, negations, opposed terms, date
 invented facts) and outputs labelled as containing a blocked phrase or not.
 A problem found is the positive class: precision = flagged answers that are really
 unsupported (or blocked), recall = unsupported (or blocked) answers that are flagged.
-Run `python tests/intake/checks/test_multilingual.py` for the table (docs/integration.md).
+A second, held-out file measures what the tuned word lists do on sentences they were
+not tuned on. Run `python tests/intake/checks/test_multilingual.py` for the table
+(docs/integration.md).
 """
 
 from __future__ import annotations
@@ -20,13 +22,18 @@ import pytest
 from review.intake.checks import CheckInput, run_checker
 
 DATA = Path(__file__).parents[1] / "data" / "grounding_multilingual.jsonl"
+# Written after the word lists were tuned on DATA, measured once and never tuned on:
+# its figures are the honest estimate (8 cases a language, so coarse).
+HOLDOUT = DATA.with_name("grounding_multilingual_holdout.jsonl")
 LANGUAGES = ("en", "ms", "id", "th", "tl", "zh")
-# Floors set from the measured figures (docs/integration.md), a little below them.
-FLOORS = {"grounding": (0.9, 0.9), "policy": (0.9, 0.8)}
+# Floors from the measured figures (docs/integration.md): the development set scores
+# 1.00 everywhere (it is what the lists were tuned on); the held-out set 0.83-1.00.
+FLOORS = {("grounding", DATA): (0.9, 0.9), ("policy", DATA): (0.9, 0.8),
+          ("grounding", HOLDOUT): (0.8, 0.8)}
 
 
-def cases() -> list[dict]:
-    return [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()
+def cases(path: Path = DATA) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
 
 
@@ -46,12 +53,12 @@ def truth(case: dict) -> bool:
     return not case["supported"] if case["check"] == "grounding" else case["blocked"]
 
 
-def measure() -> tuple[dict[tuple[str, str], dict[str, int]], list[dict]]:
+def measure(path: Path = DATA) -> tuple[dict[tuple[str, str], dict[str, int]], list[dict]]:
     """Confusion counts per (check, language), and the cases the checks got wrong."""
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(
         lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
     wrong = []
-    for case in cases():
+    for case in cases(path):
         got, want = flagged(case), truth(case)
         key = ("tp" if want else "fp") if got else ("fn" if want else "tn")
         counts[(case["check"], case["lang"])][key] += 1
@@ -66,20 +73,22 @@ def ratios(c: dict[str, int]) -> tuple[float, float]:
     return precision, recall
 
 
-def table(counts: dict[tuple[str, str], dict[str, int]]) -> str:
-    lines = ["| check | language | cases | precision | recall |", "|---|---|---|---|---|"]
+def table(counts: dict[tuple[str, str], dict[str, int]], label: str) -> str:
+    lines = []
     for check in ("grounding", "policy"):
         for lang in LANGUAGES:
             c = counts[(check, lang)]
+            if not sum(c.values()):
+                continue
             precision, recall = ratios(c)
-            lines.append(f"| {check} | {lang} | {sum(c.values())} | {precision:.2f} | "
-                         f"{recall:.2f} |")
+            lines.append(f"| {check} | {label} | {lang} | {sum(c.values())} | "
+                         f"{precision:.2f} | {recall:.2f} |")
     return "\n".join(lines)
 
 
 @pytest.fixture(scope="module")
 def measured():
-    return measure()
+    return {DATA: measure(DATA), HOLDOUT: measure(HOLDOUT)}
 
 
 def test_the_set_has_twenty_grounding_cases_per_language_of_every_kind():
@@ -94,18 +103,22 @@ def test_the_set_has_twenty_grounding_cases_per_language_of_every_kind():
         assert by_lang[("policy", lang)], lang
 
 
-@pytest.mark.parametrize("check", ["grounding", "policy"])
+@pytest.mark.parametrize(("check", "path"), list(FLOORS), ids=lambda v: getattr(v, "stem", v))
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_precision_and_recall_hold_per_language(measured, check, lang):
-    counts, wrong = measured
+def test_precision_and_recall_hold_per_language(measured, check, path, lang):
+    counts, wrong = measured[path]
     precision, recall = ratios(counts[(check, lang)])
-    floor_p, floor_r = FLOORS[check]
+    floor_p, floor_r = FLOORS[(check, path)]
     missed = [c["id"] for c in wrong if c["check"] == check and c["lang"] == lang]
     assert precision >= floor_p and recall >= floor_r, (precision, recall, missed)
 
 
 if __name__ == "__main__":
-    found, errors = measure()
-    print(table(found))
+    print("| check | set | language | cases | precision | recall |\n|---|---|---|---|---|---|")
+    errors = []
+    for data, label in ((DATA, "development"), (HOLDOUT, "held out")):
+        found, wrong = measure(data)
+        print(table(found, label))
+        errors += wrong
     for case in errors:
         print("wrong:", case["id"], case.get("kind", ""), case["output"][:70])
