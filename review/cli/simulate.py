@@ -16,6 +16,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
+from review.adaptive import scenarios
 from review.adaptive.simulation import (
     AdaptivePolicy,
     FixedPolicy,
@@ -57,6 +58,45 @@ def queue_policy(slug: str, recompute_every: int) -> tuple[str, Policy]:
             FixedPolicy(queue.auto_approve_at, queue.audit_rate))
 
 
+def scenario_figures(seed: int = 0, runs: int = 20) -> dict[str, Any]:
+    """The issue-15 figures on labelled synthetic streams (each repeated over seeds)."""
+    updates = [scenarios.silent_update(seed + k) for k in range(runs)]
+    steady = scenarios.steady(runs=runs)
+    jump, line = scenarios.backlog(True, seed=seed), scenarios.backlog(False, seed=seed)
+    return {
+        "silent_update": {
+            "runs": runs, "target": 0.02,
+            "max_wrong_auto_after_switch": max(r.wrong_auto_after_switch for r in updates),
+            "max_detection_delay": max((r.detected_after for r in updates
+                                        if r.detected_after is not None), default=None),
+            "runs_under_target": sum(r.escaped_rate < 0.02 for r in updates),
+            "max_escaped_rate": max(r.escaped_rate for r in updates)},
+        "backlog": {"backlog_items": 1500, "window": 100,
+                    "audits_jump": asdict(jump), "audits_wait_in_line": asdict(line)},
+        "steady": {**asdict(steady), "share_of_oracle": steady.mean_auto_share
+                   / steady.mean_oracle_share if steady.mean_oracle_share else 0.0},
+    }
+
+
+def format_scenarios(f: dict[str, Any]) -> str:
+    s, b, st = f["silent_update"], f["backlog"], f["steady"]
+    return "\n".join([
+        f"silent update ({s['runs']} runs, 97% -> 80% accurate, confidences inflated, same "
+        f"version): detected within {s['max_detection_delay']} items, at most "
+        f"{s['max_wrong_auto_after_switch']} wrong automatic approvals after the switch, "
+        f"escaped error under the {s['target']:.0%} target in {s['runs_under_target']}/"
+        f"{s['runs']} runs (worst {s['max_escaped_rate']:.2%})",
+        f"backlog of {b['backlog_items']} then 30% errors: audits jump the queue -> breaker "
+        f"tripped after {b['audits_jump']['audited_after_injection']} audited decisions "
+        f"({b['audits_jump']['reviewed_after_injection']} reviewed); audits in line -> "
+        f"{b['audits_wait_in_line']['audited_after_injection']} audited "
+        f"({b['audits_wait_in_line']['reviewed_after_injection']} reviewed)",
+        f"steady model, 2% target ({st['runs']} runs): escaped under target in "
+        f"{st['under_target']}/{st['runs']}; automatic share {st['mean_auto_share']:.1%} vs "
+        f"oracle {st['mean_oracle_share']:.1%} ({st['share_of_oracle']:.0%} of the oracle's)",
+    ])
+
+
 def _threshold(value: float | None) -> str:
     return "none" if value is None else f"{value:g}"
 
@@ -84,8 +124,11 @@ def as_json(path: str, seed: int, policies: dict[str, Policy],
 
 
 @click.command("simulate")
-@click.argument("path", metavar="FILE",
+@click.argument("path", metavar="FILE", required=False,
                 type=click.Path(exists=True, dir_okay=False, allow_dash=False))
+@click.option("--scenarios", is_flag=True,
+              help="Run the built-in labelled scenarios instead of FILE: silent update, "
+                   "backlog, steady model against its oracle (review/adaptive/scenarios.py).")
 @click.option("--max-error-rate", "max_error_rates", type=_OPEN_UNIT, multiple=True,
               default=(0.02,), show_default=True,
               help="An adaptive policy with this target error rate (repeatable).")
@@ -104,9 +147,10 @@ def as_json(path: str, seed: int, policies: dict[str, Policy],
               help="Also replay this queue's current policy from the database.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
 @with_appcontext
-def simulate_command(path: str, max_error_rates: tuple[float, ...], confidence_level: float,
-                     thresholds: tuple[float, ...], audit_rate: float, recompute_every: int,
-                     seed: int, queue_slug: str | None, json_output: bool) -> None:
+def simulate_command(path: str | None, scenarios: bool, max_error_rates: tuple[float, ...],
+                     confidence_level: float, thresholds: tuple[float, ...],
+                     audit_rate: float, recompute_every: int, seed: int,
+                     queue_slug: str | None, json_output: bool) -> None:
     """Replay FILE, a labelled CSV (header confidence,correct) or JSONL, through policies.
 
     Rows are replayed in file order, as traffic would arrive. For each policy: items
@@ -115,6 +159,12 @@ def simulate_command(path: str, max_error_rates: tuple[float, ...], confidence_l
     auto-approved) and the threshold in force at the end. Adaptive policies start with no
     threshold and learn from the rows humans saw.
     """
+    if scenarios:
+        figures = scenario_figures(seed)
+        click.echo(json.dumps(figures, indent=2) if json_output else format_scenarios(figures))
+        return
+    if path is None:
+        raise click.UsageError("give a labelled FILE, or --scenarios")
     try:
         rows = load_labelled(path)
     except UnicodeDecodeError as exc:
