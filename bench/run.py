@@ -136,7 +136,7 @@ def setup_database(receiver_url: str) -> dict[str, object]:
     app = create_app()
     keys: dict[str, object] = {"reviewers": []}
     with app.app_context(), session_scope() as s:
-        admin = create_user(s, "bench-admin", "bench-password", "admin")
+        create_user(s, "bench-admin", "bench-password", "admin")
         for slug in ("big", "small", "surge"):
             apply_policy(s, slug, validate_policy(slug, {
                 "webhook_url": receiver_url, "lease_seconds": 3600}), "bench")
@@ -149,7 +149,7 @@ def setup_database(receiver_url: str) -> dict[str, object]:
 
             from review.core.models import Queue
             for queue in s.scalars(select(Queue)):
-                set_member(s, admin, queue, user.name, [])
+                set_member(s, "bench", queue, user.name, [])
             _, raw = create_api_key(s, f"rev{i:02d}-key", "review", user)
             keys["reviewers"].append(raw)
         s.commit()
