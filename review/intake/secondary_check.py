@@ -11,17 +11,20 @@ accident.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from datetime import timedelta
 from typing import Any, Literal
 
+from redis.exceptions import RedisError
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from review.core.clock import utcnow
 from review.core.events import record_event
-from review.core.jobs import CHECKS, enqueue
+from review.core.jobs import CHECKS, enqueue, get_redis
 from review.core.models import Item
 from review.core.settings import settings
 from review.core.tracing import span
@@ -64,6 +67,10 @@ def check_job_timeout(queue_checker: dict[str, Any] | None = None) -> int:
 
 
 def _worst_case_seconds(config: dict[str, Any]) -> float:
+    fallback = config.get("fallback")
+    if isinstance(fallback, dict):  # the primary, then its fallback
+        rest = {k: v for k, v in config.items() if k != "fallback"}
+        return _worst_case_seconds(rest) + _worst_case_seconds(fallback)
     if config.get("type") == "all":
         parts = config.get("checks") if isinstance(config.get("checks"), list) else []
         return sum(_worst_case_seconds(p) for p in parts if isinstance(p, dict))
@@ -143,11 +150,42 @@ def _safe_run(config: dict[str, Any], check_input: CheckInput) -> CheckResult:
     # run_checker promises not to raise; a bug in a checker still must not
     # leave the item stuck, so the promise is enforced here too.
     try:
-        return run_checker(config, check_input)
+        return run_checker(config, check_input, health=RedisJudgeHealth())
     except Exception as exc:  # noqa: BLE001 - any failure is an error verdict
         log.exception("checker %s raised", _checker_name(config))
         return CheckResult(_checker_name(config), "error", None,
                            f"checker raised {type(exc).__name__}")
+
+
+class RedisJudgeHealth:
+    """Judge health shared by every worker process (RQ forks a process per job, so an
+    in-process count would forget). Best effort: without Redis nothing cools down."""
+
+    def _key(self, key: str, part: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        return f"{settings().REDIS_PREFIX}:judge:{digest}:{part}"
+
+    def cooling_until(self, key: str) -> float:
+        try:
+            value = get_redis().get(self._key(key, "until"))
+        except RedisError:
+            return 0.0
+        return float(value) if value else 0.0
+
+    def record(self, key: str, ok: bool, failure_threshold: int, cooldown: float) -> None:
+        try:
+            redis = get_redis()
+            if ok:
+                redis.delete(self._key(key, "failures"))
+                return
+            failures = redis.incr(self._key(key, "failures"))
+            redis.expire(self._key(key, "failures"), 3600)
+            if failures >= failure_threshold:
+                redis.set(self._key(key, "until"), time.time() + cooldown,
+                          ex=max(1, int(cooldown) + 1))
+                redis.delete(self._key(key, "failures"))
+        except RedisError:
+            log.warning("judge health not recorded: Redis unavailable")
 
 
 def _start_attempt(session: Session, item_id: str) -> int | None:

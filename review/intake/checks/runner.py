@@ -16,6 +16,13 @@ from typing import Any
 
 from review.intake.checks import builtin
 from review.intake.checks.base import CheckInput, CheckResult, Verdict, clip, sum_usage
+from review.intake.checks.fallback import (
+    PROCESS_HEALTH,
+    JudgeHealth,
+    judge_key,
+    split_options,
+    with_fallback,
+)
 from review.intake.checks.httpcheck import http
 
 Checker = Callable[..., CheckResult]
@@ -35,9 +42,34 @@ MAX_PARTS = 10
 NAME_CHARS = 40  # fits items.check_checker
 
 
-def run_checker(config: dict[str, Any], item: CheckInput) -> CheckResult:
-    """Run the checker `config` describes on `item`; always returns a CheckResult."""
-    return _run(config, item, depth=0)
+def run_checker(config: dict[str, Any], item: CheckInput,
+                health: JudgeHealth | None = None) -> CheckResult:
+    """Run the checker `config` describes on `item`; always returns a CheckResult.
+
+    With a `fallback` the fallback answers when the primary errors, or at once while the
+    primary is cooling down after repeated failures (review/intake/checks/fallback.py)."""
+    if not isinstance(config, dict) or "fallback" not in config:
+        return _run(config, item, depth=0)
+    started = time.perf_counter()
+    try:
+        primary_config, fallback, failures, cooldown = split_options(config)
+    except ValueError as exc:
+        return CheckResult(_label(config), "error", None, str(exc))
+    health = health or PROCESS_HEALTH
+    key = judge_key(primary_config)
+    until = health.cooling_until(key)
+    if until > time.time():
+        result = with_fallback(None, _run(fallback, item, depth=1),
+                               f"{_label(config)} skipped: cooling down after {failures} "
+                               "consecutive failures")
+    else:
+        primary = _run(primary_config, item, depth=0)
+        health.record(key, primary.verdict != "error", failures, cooldown)
+        if primary.verdict != "error":
+            return primary
+        result = with_fallback(primary, _run(fallback, item, depth=1),
+                               f"{primary.checker} error: {clip(primary.reason, 200)}")
+    return replace(result, latency_ms=round((time.perf_counter() - started) * 1000, 3))
 
 
 def _label(config: Any) -> str:
