@@ -47,11 +47,18 @@ def _leaves(value: Any) -> list[str]:
     return [str(value)]
 
 
+# Thai and Chinese write words without spaces: no word boundary there to match on.
+_UNSPACED = re.compile("[\u0e00-\u0e7f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
 def _literal_pattern(phrase: str) -> re.Pattern[str]:
     # Word boundaries that also work when the phrase starts or ends with
-    # punctuation, and any run of whitespace between words.
+    # punctuation, and any run of whitespace between words; none at a Thai or
+    # Chinese end, which would never match inside a sentence.
     words = [re.escape(w) for w in phrase.split()]
-    return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
+    start = "" if _UNSPACED.match(phrase.strip()[0]) else r"(?<!\w)"
+    end = "" if _UNSPACED.match(phrase.strip()[-1]) else r"(?!\w)"
+    return re.compile(start + r"\s+".join(words) + end, re.IGNORECASE)
 
 
 @lru_cache(maxsize=1024)

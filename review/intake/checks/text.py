@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
+from review.intake.checks import language
+
 _WORD = re.compile(r"[0-9a-z]+(?:['’][a-z]+)?")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+|\n+")
 NEGATIONS = frozenset({"no", "not", "never", "none", "nor", "cannot", "without"})
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before
@@ -53,8 +54,9 @@ def bigrams(tokens: list[str]) -> set[tuple[str, str]]:
 
 
 def sentences(text: str) -> list[str]:
-    """Split on sentence punctuation followed by space, and on line breaks."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    """Split on sentence punctuation followed by space, CJK full stops, line breaks and
+    spaces between Thai words: the grounding checker's own sentences (`language`)."""
+    return language.sentences(text)
 
 
 def jaccard(a: set[str], b: set[str]) -> float:

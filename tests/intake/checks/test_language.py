@@ -116,3 +116,13 @@ def test_without_pythainlp_thai_falls_back_to_character_pairs(monkeypatch, caplo
     assert words == ["คื", "ืน", "นเ", "เง", "งิ", "ิน"]
     assert "pythainlp is not installed" in caplog.text
     monkeypatch.setattr(language, "_thai_checked", False)  # the real one again, after
+
+
+def test_ingest_validation_finds_thai_and_chinese_phrases_inside_sentences():
+    from review.intake.validation import validate_output  # the ingest rules, not the checker
+
+    assert validate_output("สินเชื่อของคุณอนุมัติแน่นอน", blocked_phrases=["อนุมัติแน่นอน"]) == \
+        ['blocked phrase: "อนุมัติแน่นอน"']
+    assert validate_output("您的贷款申请保证通过！", blocked_phrases=["保证通过"]) == \
+        ['blocked phrase: "保证通过"']
+    assert validate_output("guaranteed approvals", blocked_phrases=["guaranteed approval"]) == []
