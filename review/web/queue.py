@@ -37,6 +37,7 @@ from review.human.claims import (
     skip,
     skipped_waiting,
 )
+from review.human.comments import MAX_COMMENT, add_comment
 from review.human.item_page import queue_summary, review_page
 from review.human.members import parse_tags, remove_member, set_member
 from review.human.verdicts import Verdict, decide_as_reviewer, parse_edited_output
@@ -101,7 +102,8 @@ def item_page(item_id: str):
     return render_template("queue/item.html", **page, output=output_view(item, item.queue),
                            input_fields=labelled_fields(item.input),
                            meta_fields=labelled_fields(page["metadata"]),
-                           route=route_sentence(item), bar=confidence_bar(item, item.queue))
+                           route=route_sentence(item), bar=confidence_bar(item, item.queue),
+                           max_comment=MAX_COMMENT)
 
 
 @bp.get("/items/<item_id>/lease")
@@ -191,6 +193,19 @@ def release_and_stop(item_id: str):
     except DomainError as exc:
         flash(exc.message, "error")
     return redirect(url_for("queue.queue_page", slug=slug))
+
+
+@bp.post("/items/<item_id>/comments")
+@login_required
+def comment_on_item(item_id: str):
+    """Add to the item's comment thread; back to the item (held or not, the page shows)."""
+    try:
+        add_comment(get_session(), _me(), item_id, request.form.get("body", ""))
+    except DomainError as exc:
+        if status_of(exc) == 404:
+            abort(404)
+        flash(exc.message, "error")
+    return redirect(url_for("queue.item_page", item_id=item_id, _anchor="comments"))
 
 
 @bp.post("/items/<item_id>/escalate")

@@ -7,7 +7,7 @@ its context sources with the grounding check's unsupported sentence marked, the
 confidence against the queue's thresholds, the routing reason in words, metadata and
 external id; right-to-left text laid out right to left; the edit form leaving the
 sources in view; skip that keeps the item away; a lost lease seen within seconds;
-decided items without a countdown; digits picking reject reasons.
+decided items without a countdown; digits picking reject reasons; comments.
 """
 
 from __future__ import annotations
@@ -334,3 +334,36 @@ def test_escalate_takes_a_note_from_the_keyboard(app, live_server, support, new_
     note = sue.locator("#history span[dir=auto]", has_text="legal action")
     assert note.count() == 1
     check_page(sue, "reviewer-item-escalated-supervisor", 1366)
+
+
+def test_reviewer_comments_and_the_supervisor_reads_it(app, live_server, support, new_page):
+    base = live_server.url
+    ana = new_page()
+    login(ana, base, "ana")
+    item_id = claim_first(ana, base)
+    assert ana.inner_text("#comment-list") == "No comments yet."
+    # Letters that are shortcuts elsewhere (a approves, r rejects) only type here.
+    ana.fill("#comment-body", "a r e: the voucher is invented, " + ARABIC)
+    ana.click("#comment-submit")
+    ana.wait_for_url(f"**/items/{item_id}#comments")
+    thread = ana.inner_text("#comment-list")
+    assert "ana" in thread and "the voucher is invented" in thread and ARABIC in thread
+    assert ana.get_attribute(".comments .comment-body", "dir") == "auto"
+    assert "the voucher is invented" in ana.inner_text("#history")
+    assert "commented" in ana.inner_text("#history")
+    # Still held and undecided: the comment decided nothing.
+    assert ana.locator("#decision").count() == 0 or "decided" not in ana.inner_text("#decision")
+    check_page(ana, "item-comments", 1366)
+
+    sue = new_page(PHONE)
+    login(sue, base, "sue")
+    sue.goto(f"{base}/items/{item_id}")
+    assert "the voucher is invented" in sue.inner_text("#comment-list")
+    check_page(sue, "item-comments", PHONE)
+
+    # An empty comment is refused with a message, and nothing is added.
+    sue.evaluate("document.querySelector('#comment-body').removeAttribute('required')")
+    sue.fill("#comment-body", "   ")
+    sue.click("#comment-submit")
+    assert "A comment needs some text." in sue.inner_text("body")
+    assert sue.locator(".comments li").count() == 1
