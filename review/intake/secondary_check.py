@@ -74,6 +74,10 @@ def _worst_case_seconds(config: dict[str, Any]) -> float:
     if config.get("type") == "all":
         parts = config.get("checks") if isinstance(config.get("checks"), list) else []
         return sum(_worst_case_seconds(p) for p in parts if isinstance(p, dict))
+    if config.get("type") == "llm":  # two attempts around one Retry-After wait
+        timeout = config.get("timeout", 20.0)
+        timeout = float(timeout) if isinstance(timeout, int | float) else 20.0
+        return 2 * timeout + 5.0
     if config.get("type") != "http":
         return 1.0
     cfg = settings()

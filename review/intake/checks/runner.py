@@ -24,6 +24,7 @@ from review.intake.checks.fallback import (
     with_fallback,
 )
 from review.intake.checks.httpcheck import http
+from review.intake.checks.llmjudge import llm
 
 Checker = Callable[..., CheckResult]
 
@@ -33,6 +34,7 @@ CHECKERS: dict[str, Checker] = {
     "policy": builtin.policy,
     "schema": builtin.schema,
     "http": http,
+    "llm": llm,
 }
 COMPOSITE = "all"
 # Keys of a checker config that are about routing, not options of the checker itself.
