@@ -48,6 +48,8 @@ class Sources:
 
     def __init__(self, texts: list[str]) -> None:
         self.sentences = [language.features(s) for t in texts for s in language.sentences(t)]
+        self._sentence_words = [set(s.tokens) | language.han_pairs(s.han)
+                                for s in self.sentences]
         self.words: set[str] = set()
         self.han: set[str] = set()
         self.pairs: set[frozenset[str]] = set()
@@ -70,9 +72,8 @@ class Sources:
         """The source sentence sharing most of the claim's words (ties: same polarity)."""
         words = set(claim.tokens) | language.han_pairs(claim.han)
         best, best_key = None, (0, False)
-        for sentence in self.sentences:
-            shared = words & (set(sentence.tokens) | language.han_pairs(sentence.han))
-            key = (len(shared), sentence.negated == claim.negated)
+        for sentence, known in zip(self.sentences, self._sentence_words, strict=True):
+            key = (len(words & known), sentence.negated == claim.negated)
             if key > best_key:
                 best, best_key = sentence, key
         return best

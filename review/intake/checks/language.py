@@ -173,7 +173,8 @@ def quantities(folded: str) -> set[str]:
             continue  # part of a code such as "A4" or "v2"
         number = match["num"].rstrip("0").rstrip(".") if "." in match["num"] else match["num"]
         number = str(int(number)) if number.isdigit() else number
-        unit = lexicon.UNITS[match["pre"]] if match["pre"] else _unit_after(folded[match.end():])
+        after = folded[match.end():match.end() + 80]  # a unit is near; a slice, not the rest
+        unit = lexicon.UNITS[match["pre"]] if match["pre"] else _unit_after(after)
         found.add(f"{number} {unit}" if unit else number)
     return found
 
