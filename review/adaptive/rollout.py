@@ -79,8 +79,8 @@ def advance_rollout(session: Session, queue: Queue, now: datetime) -> str:
     started = max(min(earned), queue.stage_changed_at or min(earned))
     if now - started < timedelta(seconds=hold):
         return stage
-    since = max(t for t in (queue.stage_changed_at, queue.breaker_changed_at, min(earned))
-                if t is not None)
+    since = max((t for t in (queue.stage_changed_at, queue.breaker_changed_at)
+                 if t is not None), default=None)
     samples = automation_samples(session, queue, since, 1000)
     errors = sum(samples)
     if len(samples) < STAGE_MIN_SAMPLES or errors > queue.max_error_rate * len(samples):
