@@ -36,6 +36,10 @@ class PasswordForm(FlaskForm):
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def password():
+    if not current_user.has_local_password:
+        flash("You sign in through single sign-on: your password is your identity "
+              "provider's.", "info")
+        return redirect(url_for("pages.home"))
     form = PasswordForm()
     if not form.validate_on_submit():
         for errors in form.errors.values():

@@ -49,6 +49,12 @@ class LoginUser:
     def get_id(self) -> str:
         return f"{self.user.id}:{self.user.session_version}"
 
+    @property
+    def has_local_password(self) -> bool:
+        """Signs in with a password here (not through the identity provider), so changing
+        it on the account page means something."""
+        return settings().LOCAL_PASSWORDS and self.user.oidc_subject is None
+
     def __getattr__(self, name: str):  # noqa: ANN204 - delegate to the model
         return getattr(self.user, name)
 

@@ -417,7 +417,7 @@ def test_local_passwords_off_offers_only_sso_and_refuses_a_password(
     # without being checked.
     provider.person["groups"] = ["rv-team"]
     assert sign_in(browser).status_code == 302
-    token = csrf(page(browser.get("/account/password")))
+    token = csrf(page(browser.get("/")))
     fresh = sso.test_client()
     with fresh.session_transaction() as session, browser.session_transaction() as old:
         session["csrf_token"] = old["csrf_token"]
@@ -465,3 +465,24 @@ def test_local_passwords_off_without_an_issuer_stops_the_start(app):
     with pytest.raises(ConfigError, match="LOCAL_PASSWORDS=off needs OIDC_ISSUER"):
         make_config(cfg["DATABASE_URL"], cfg["REDIS_URL"], cfg["INSTANCE_DIR"],
                     LOCAL_PASSWORDS=False)
+
+
+def test_an_sso_user_has_no_password_page(sso_app, provider, queues, make_user):
+    """Their password is the provider's: no Password link, and the page sends them home
+    with a word; a local user still has both."""
+    provider.person = {"sub": "u-9", "preferred_username": "ivy",
+                       "groups": ["rv-team", "rv-support"]}
+    browser = sso_app().test_client()
+    assert sign_in(browser).status_code == 302
+    home = page(browser.get("/"))
+    assert 'id="nav-password"' not in home
+    answer = browser.get("/account/password", follow_redirects=True)
+    assert "your password is your identity provider" in page(answer)
+    assert 'name="new"' not in page(answer)
+
+    make_user("lou", queues=("support",))
+    local = sso_app().test_client()
+    assert local.post("/login", data={"csrf_token": csrf(page(local.get("/login"))),
+                                      "name": "lou", "password": PASSWORD}).status_code == 302
+    assert 'id="nav-password"' in page(local.get("/"))
+    assert 'name="new"' in page(local.get("/account/password"))
