@@ -271,7 +271,13 @@ def publish_key_change(kind: str, ident: int) -> None:
     if cache is not None:
         cache.drop(kind, ident)
     try:
-        get_redis(app).publish(_channel(app), f"{kind} {ident}")
+        conn = get_redis(app)
+        conn.publish(_channel(app), f"{kind} {ident}")
+        # Redis writes the PUBLISH reply and the subscribers' messages in the same pass
+        # of its event loop, the reply possibly first; a PING answered afterwards proves
+        # that pass is over, so every subscriber's socket holds the message before the
+        # caller's next request can start.
+        conn.ping()
     except (RedisError, OSError) as exc:
         log.warning("API key change not published (%s); other processes see it within %ss",
                     exc.__class__.__name__, settings(app).API_KEY_CACHE_SECONDS)
