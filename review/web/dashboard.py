@@ -23,11 +23,12 @@ from flask import (
 from flask_login import current_user, login_required
 
 from review.core.access import report_queue, supervised_queues
-from review.core.clock import isoformat
+from review.core.clock import isoformat, utcnow
 from review.core.db import close_after, get_reports_session
 from review.core.errors import BadArgument
 from review.reports import charts
 from review.reports.dashboard import dashboard as build_dashboard
+from review.reports.forecast import queue_forecast
 from review.reports.quality import quality_report
 from review.reports.sla_report import (
     DateRange,
@@ -152,6 +153,21 @@ def quality():
         return jsonify(report)
     return _page("supervise/quality.html", error, report=report, queues=queues, queue=queue,
                  span=span, chart=charts.calibration_chart(report["calibration"]))
+
+
+@bp.get("/forecast")
+@supervisor_required
+def forecast():
+    """The next 24 hours of a queue: inflow, throughput and backlog per hour, and the
+    reviewers the SLA needs (review/reports/forecast.py says how)."""
+    session = get_reports_session()
+    queues = supervised_queues(session, current_user.user)
+    queue = report_queue(session, current_user.user, request.args.get("queue"))
+    report = queue_forecast(session, queue, utcnow())
+    if request.args.get("format") == "json":
+        return jsonify(report)
+    return render_template("supervise/forecast.html", report=report, queues=queues,
+                           queue=queue)
 
 
 @bp.app_template_filter("duration")

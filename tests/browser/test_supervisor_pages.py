@@ -165,6 +165,15 @@ def test_reports_show_their_figures_and_their_errors(app, live_server, week, pag
     assert page.locator("#reviewers tr[data-reviewer=rita]").count() == 1
     check_widths(page, "supervisor-reviewers")
 
+    forecast = api(page, "/supervise/forecast?queue=alpha&format=json")
+    page.goto(f"{live_server.url}/supervise/forecast?queue=alpha")
+    assert int(page.inner_text("[data-figure=backlog_now]")) == forecast["backlog_now"]
+    assert int(page.inner_text("[data-figure=peak_reviewers]")) == \
+        forecast["peak_reviewers_needed"]
+    assert page.locator("#forecast-hours tbody tr").count() == 24
+    assert "Erlang C" in page.inner_text("#forecast-method")
+    check_widths(page, "supervisor-forecast")
+
     # Filter errors come back as the page, with the message and the form.
     today = week.now.date()
     for query, message in [

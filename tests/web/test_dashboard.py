@@ -26,7 +26,8 @@ def week(app, make_queue, make_user, db):
     return generate_week(db, queues, reviewers, utcnow(), per_queue=120)
 
 
-PAGES = ("/supervise/", "/supervise/sla", "/supervise/reviewers", "/supervise/quality")
+PAGES = ("/supervise/", "/supervise/sla", "/supervise/reviewers", "/supervise/quality",
+         "/supervise/forecast")
 
 
 def test_anonymous_is_sent_to_login_and_reviewers_are_refused(week, client):
@@ -153,3 +154,25 @@ def test_open_alerts_show_current_figures(app, client, db, make_queue, make_user
     # A <time> the browser shows in local, relative terms; the exact UTC on hover.
     stamp = isoformat(later)[:19] + "Z"
     assert f'figures as of <time class="when" datetime="{stamp}"' in alerts
+
+
+def test_forecast_page_shows_the_reports_figures(week, client, make_user, db):
+    """The dashboard's link to the forecast: the same figures as its JSON (and the API's
+    report), the hours as a table, the method and its assumptions in words."""
+    make_user("boss", "supervisor", queues=("alpha", "beta"))
+    login(client, "boss")
+    dashboard = client.get("/supervise/").get_data(as_text=True)
+    assert "/supervise/forecast?queue=alpha" in dashboard
+    report = client.get("/supervise/forecast?queue=alpha&format=json").get_json()
+    waiting = db.query(Item).filter(Item.queue_id == db.query(Queue.id).filter(
+        Queue.slug == "alpha").scalar_subquery(), Item.status.in_(("pending", "in_review")))
+    assert report["backlog_now"] == waiting.count() > 0
+    html = client.get("/supervise/forecast?queue=alpha").get_data(as_text=True)
+    figure = re.search(r'data-figure="backlog_now">(\d+)<', html).group(1)
+    assert int(figure) == report["backlog_now"]
+    peak = re.search(r'data-figure="peak_reviewers">(\d+)<', html).group(1)
+    assert int(peak) == report["peak_reviewers_needed"]
+    assert html.count("<tr><td>") == len(report["hours"]) == 24
+    assert report["assumptions"][0] in html
+    assert "Erlang C" in html
+    assert client.get("/supervise/forecast?queue=nope").status_code == 404
