@@ -30,7 +30,7 @@ def when(value: datetime | str | None, empty: str = "") -> Markup:
     """<time datetime="...Z" title="... UTC">YYYY-MM-DD HH:MM UTC</time>."""
     moment = _parse(value)
     if moment is None:
-        return Markup(escape(empty) if value in (None, "") else escape(str(value)))
+        return escape(empty) if value in (None, "") else escape(str(value))
     exact = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
     stamp = moment.isoformat(timespec="seconds") + "Z"
     # Every part is a formatted datetime: nothing from a user reaches the markup.
