@@ -51,7 +51,7 @@ def key_from_request(session: Session) -> RequestKey:
                        headers={"WWW-Authenticate": "Bearer"})
     if not row.user_active:
         raise ApiError(401, "user_inactive", "The key's user is deactivated.")
-    note_key_used(current_app.extensions["review.sessionmaker"], row.id)
+    note_key_used(current_app.extensions["review.engine"], row.key_hash, row.id)
     return RequestKey(row)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from review.core.settings import settings
 
 T = TypeVar("T")
+SQLITE_BUSY_MS = 30000  # how long a SQLite writer waits for the write lock
 
 
 def make_engine(url: str, *, transaction_pooler: bool = False) -> Engine:
@@ -39,7 +40,7 @@ def make_engine(url: str, *, transaction_pooler: bool = False) -> Engine:
             # instead of failing them; foreign keys are off by default in SQLite.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()

@@ -30,11 +30,12 @@ from flask import Flask, current_app, has_app_context
 from redis import Redis
 from redis.client import PubSub
 from redis.exceptions import RedisError
+from sqlalchemy import Engine, update
 from sqlalchemy import select as sql_select
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from review.core.clock import utcnow
+from review.core.db import SQLITE_BUSY_MS
 from review.core.jobs import connect_redis, get_redis
 from review.core.models import ApiKey, User
 from review.core.settings import settings
@@ -71,7 +72,7 @@ class KeyCache:
         self.ttl, self.channel, self._connect = ttl, channel, connect
         self._rows: dict[str, tuple[KeyRow, float]] = {}
         self._lock = threading.Lock()
-        self._last_used: dict[int, float] = {}
+        self._last_used: dict[str, float] = {}
         self._pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -112,13 +113,14 @@ class KeyCache:
         with self._lock:
             self._rows.clear()
 
-    def last_used_due(self, key_id: int) -> bool:
-        """True once per LAST_USED_EVERY seconds per key: time to write last_used_at."""
+    def last_used_due(self, key_hash: str) -> bool:
+        """True once per LAST_USED_EVERY seconds per key: time to write last_used_at.
+        By hash, not id: a key's hash is never another key's (SQLite may reuse an id)."""
         now = time.monotonic()
         with self._lock:
-            if now - self._last_used.get(key_id, -LAST_USED_EVERY) < LAST_USED_EVERY:
+            if now - self._last_used.get(key_hash, -LAST_USED_EVERY) < LAST_USED_EVERY:
                 return False
-            self._last_used[key_id] = now
+            self._last_used[key_hash] = now
             return True
 
     # --- the subscriber ---
@@ -241,22 +243,30 @@ def lookup_key(session: Session, key_hash: str) -> KeyRow | None:
     return row
 
 
-def note_key_used(session_factory: Callable[[], Session], key_id: int,
+def note_key_used(engine: Engine, key_hash: str, key_id: int,
                   now: datetime | None = None) -> None:
     """Record that the key was used: at most once a minute per key and process, in a
-    transaction of its own (the request's transaction is the request's)."""
-    if not key_cache().last_used_due(key_id):
+    transaction of its own that waits at most 100 ms for a lock. A usage stamp never
+    holds a request back behind a writer (SQLite's one write lock, a row lock on
+    PostgreSQL): when busy it is skipped, and the next minute stamps it."""
+    if not key_cache().last_used_due(key_hash):
         return
-    session = session_factory()
-    try:
-        session.execute(update(ApiKey).where(ApiKey.id == key_id)
-                        .values(last_used_at=now or utcnow()))
-        session.commit()
-    except Exception as exc:  # noqa: BLE001 - a usage stamp never fails a request
-        session.rollback()
-        log.warning("last_used_at of key %s not written: %s", key_id, exc.__class__.__name__)
-    finally:
-        session.close()
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        try:
+            conn.exec_driver_sql("PRAGMA busy_timeout = 100" if sqlite
+                                 else "SET LOCAL lock_timeout = '100ms'")
+            conn.execute(update(ApiKey).where(ApiKey.id == key_id)
+                         .values(last_used_at=now or utcnow()))
+            conn.commit()
+        except Exception as exc:  # noqa: BLE001 - a usage stamp never fails a request
+            conn.rollback()
+            log.warning("last_used_at of key %s not written: %s", key_id,
+                        exc.__class__.__name__)
+        finally:
+            if sqlite:  # the pooled connection's own setting, back for the next user
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+                conn.commit()
 
 
 def publish_key_change(kind: str, ident: int) -> None:
