@@ -10,9 +10,8 @@ not every paraphrase; that is what an LLM judge is for.
 
 from __future__ import annotations
 
-# Words that carry no claim. Latin-script languages share one set: a word that is a
-# stopword in one of them is rarely a content word in another.
-STOPWORDS = frozenset("""
+# English alone: the consistency check compares English claims.
+ENGLISH_STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before
 being below between both but by can could did do does doing down during each few for from
 further had has have having he her here hers herself him himself his how i if in into is it
@@ -20,7 +19,14 @@ its itself just let me more most my myself of off on once only or other our ours
 out over own same she should so some such than that the their theirs them themselves then
 there these they this those through to too under until up very was we were what when where
 which while who whom why will with would you your yours yourself yourselves may might must
-shall via per yes ok okay please thanks thank hello hi dear sure get got
+shall via per yes ok okay please thanks thank hello hi dear sure
+""".split())
+ENGLISH_NEGATIONS = frozenset({"no", "not", "never", "none", "nor", "cannot", "without"})
+
+# Words that carry no claim. Latin-script languages share one set: a word that is a
+# stopword in one of them is rarely a content word in another.
+STOPWORDS = ENGLISH_STOPWORDS | frozenset("""
+get got
 yang dan di ke dari untuk pada dengan ini itu adalah ialah akan telah sudah boleh dapat
 bisa kami kita anda awak saya mereka ia dia juga atau oleh dalam sebagai jika kalau
 maka agar supaya untuk bagi hanya setiap para pun lah kah nya terima kasih sila silakan

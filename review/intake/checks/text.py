@@ -10,19 +10,9 @@ from __future__ import annotations
 import re
 
 from review.intake.checks import language
+from review.intake.checks.lexicon import ENGLISH_NEGATIONS, ENGLISH_STOPWORDS
 
 _WORD = re.compile(r"[0-9a-z]+(?:['’][a-z]+)?")
-NEGATIONS = frozenset({"no", "not", "never", "none", "nor", "cannot", "without"})
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before
-being below between both but by can could did do does doing down during each few for from
-further had has have having he her here hers herself him himself his how i if in into is it
-its itself just let me more most my myself of off on once only or other our ours ourselves
-out over own same she should so some such than that the their theirs them themselves then
-there these they this those through to too under until up very was we were what when where
-which while who whom why will with would you your yours yourself yourselves may might must
-shall via per yes ok okay please thanks thank hello hi dear sure
-""".split())
 
 
 def _fold(word: str) -> str:
@@ -41,9 +31,9 @@ def content_tokens(text: str) -> list[str]:
     tokens = []
     for raw in _WORD.findall(text.lower()):
         word = _fold(raw)
-        if word in NEGATIONS or any(c.isdigit() for c in word):
+        if word in ENGLISH_NEGATIONS or any(c.isdigit() for c in word):
             tokens.append(word)
-        elif len(word) >= 3 and word not in STOPWORDS:
+        elif len(word) >= 3 and word not in ENGLISH_STOPWORDS:
             tokens.append(word)
     return tokens
 
