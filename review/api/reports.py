@@ -8,7 +8,7 @@ from review.api.blueprint import bp
 from review.api.errors import ApiError
 from review.api.keys import require_key
 from review.api.openapi import PATHS, json_content, operation, query_param
-from review.core.access import report_queue, supervised_queues
+from review.core.access import report_queue, report_queues, supervised_queues
 from review.core.clock import utcnow
 from review.core.db import close_after, get_reports_session
 from review.reports.cost import cost_report
@@ -61,7 +61,7 @@ def report_sla():
 def report_reviewers():
     session = get_reports_session()
     slug = request.args.get("queue")
-    queues = [report_queue(session, None, slug)] if slug else supervised_queues(session, None)
+    queues = report_queues(session, None, slug)
     return jsonify(reviewer_report(session, queues, _range()))
 
 
@@ -77,7 +77,7 @@ def report_quality():
 def report_cost():
     session = get_reports_session()
     slug = request.args.get("queue")
-    queues = [report_queue(session, None, slug)] if slug else supervised_queues(session, None)
+    queues = report_queues(session, None, slug)
     return jsonify(cost_report(session, queues, _range()))
 
 
@@ -97,7 +97,7 @@ def report_forecast():
 def report_overflow():
     session = get_reports_session()
     slug = request.args.get("queue")
-    queues = [report_queue(session, None, slug)] if slug else supervised_queues(session, None)
+    queues = report_queues(session, None, slug)
     span = _range()
     return jsonify({"range": span.to_dict(),
                     **overflow_report(session, queues, span.start, span.end)})

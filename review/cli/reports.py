@@ -7,7 +7,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from review.core.access import report_queue, supervised_queues
+from review.core.access import report_queue, report_queues
 from review.core.clock import utcnow
 from review.core.db import get_session
 from review.core.errors import DomainError
@@ -49,9 +49,8 @@ def reports_cost(slug: str | None, raw_from: str | None, raw_to: str | None,
     """Cost per day, queue, model version and route; cost per correct decision."""
     session = get_session()
     try:
-        queues = [report_queue(session, None, slug)] if slug \
-            else supervised_queues(session, None)
-        report = cost_report(session, queues, parse_range(raw_from, raw_to))
+        report = cost_report(session, report_queues(session, None, slug),
+                             parse_range(raw_from, raw_to))
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     if as_json:

@@ -46,6 +46,12 @@ def report_queue(session: Session, user: User | None, slug: str | None) -> Queue
     raise NotFound("unknown_queue", f"No queue {slug!r} that you supervise.")
 
 
+def report_queues(session: Session, user: User | None, slug: str | None) -> list[Queue]:
+    """The queues a report covers: the one named `slug` (as `report_queue` finds it), or
+    every queue `user` supervises when no slug is given."""
+    return [report_queue(session, user, slug)] if slug else supervised_queues(session, user)
+
+
 def membership(session: Session, user: User, queue_id: int) -> QueueMember | None:
     return session.get(QueueMember, (queue_id, user.id))
 
